@@ -1,0 +1,95 @@
+"""Control rollout and velocity/acceleration limits, vectorised over any leading batch axes."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .contract import Limits
+
+_EPS = 1e-9
+
+
+def rollout(start_pose: np.ndarray, controls: np.ndarray, dt: float) -> np.ndarray:
+    """Poses [..., T+1, 3] from start poses [..., 3] and body-frame twists [..., T, 3].
+
+    Each step holds its twist (v_x, v_y, ω) for ``dt`` and is integrated exactly (an arc),
+    so constant controls trace a closed-form circle. No Python loop over steps.
+    """
+    start_pose = np.asarray(start_pose, dtype=np.float64)
+    controls = np.asarray(controls, dtype=np.float64)
+    vx, vy, w = controls[..., 0], controls[..., 1], controls[..., 2]
+    wdt = w * dt
+    small = np.abs(w) < _EPS
+    w_safe = np.where(small, 1.0, w)
+    # Integral of R(ω s) over [0, dt]: [[S, -C], [C, S]]
+    s_term = np.where(small, dt, np.sin(wdt) / w_safe)
+    c_term = np.where(small, 0.5 * w * dt * dt, (1.0 - np.cos(wdt)) / w_safe)
+    dxb = vx * s_term - vy * c_term
+    dyb = vx * c_term + vy * s_term
+    theta0 = start_pose[..., 2:3]
+    headings = theta0 + np.concatenate([np.zeros_like(wdt[..., :1]), np.cumsum(wdt, axis=-1)], axis=-1)
+    h = headings[..., :-1]
+    dxw = np.cos(h) * dxb - np.sin(h) * dyb
+    dyw = np.sin(h) * dxb + np.cos(h) * dyb
+    zeros = np.zeros_like(dxw[..., :1])
+    xs = start_pose[..., 0:1] + np.concatenate([zeros, np.cumsum(dxw, axis=-1)], axis=-1)
+    ys = start_pose[..., 1:2] + np.concatenate([zeros, np.cumsum(dyw, axis=-1)], axis=-1)
+    return np.stack([xs, ys, headings], axis=-1)
+
+
+def compose(frame_pose: np.ndarray, relative_poses: np.ndarray) -> np.ndarray:
+    """Express poses given relative to ``frame_pose`` [3] in the frame_pose's parent frame."""
+    x, y, th = (float(v) for v in frame_pose)
+    c, s = np.cos(th), np.sin(th)
+    rel = np.asarray(relative_poses, dtype=np.float64)
+    out = np.empty_like(rel)
+    out[..., 0] = x + c * rel[..., 0] - s * rel[..., 1]
+    out[..., 1] = y + s * rel[..., 0] + c * rel[..., 1]
+    out[..., 2] = th + rel[..., 2]
+    return out
+
+
+def clip_controls(controls: np.ndarray, limits: Limits, speed_limit: float | None = None) -> np.ndarray:
+    """Clip [..., 3] twists to the velocity limits and, optionally, a linear speed limit (m/s)."""
+    out = np.clip(np.asarray(controls, dtype=np.float64), limits.velocity_low, limits.velocity_high)
+    if speed_limit is not None and np.isfinite(speed_limit):
+        speed = np.hypot(out[..., 0], out[..., 1])
+        scale = np.where(speed > speed_limit, speed_limit / np.maximum(speed, _EPS), 1.0)
+        out[..., 0] *= scale
+        out[..., 1] *= scale
+    return out
+
+
+def limit_change(command: np.ndarray, previous: np.ndarray, limits: Limits, dt: float) -> np.ndarray:
+    """Limit the change from ``previous`` to ``command`` [..., 3] to the acceleration limits over dt."""
+    step = np.asarray(limits.acceleration) * dt
+    prev = np.asarray(previous, dtype=np.float64)
+    return prev + np.clip(np.asarray(command, dtype=np.float64) - prev, -step, step)
+
+
+def estimate_acceleration(
+    times: np.ndarray, velocities: np.ndarray, window: float, limits: Limits
+) -> np.ndarray:
+    """Smoothed finite difference: least-squares slope of the velocities [N, 3] over the last
+    ``window`` seconds of ``times`` [N], clamped to the acceleration limits; zeros if < 2 samples.
+    """
+    times = np.asarray(times, dtype=np.float64)
+    velocities = np.asarray(velocities, dtype=np.float64).reshape(-1, 3)
+    if times.size < 2:
+        return np.zeros(3)
+    recent = times >= times[-1] - window - 1e-9
+    t, v = times[recent], velocities[recent]
+    if t.size < 2:
+        t, v = times[-2:], velocities[-2:]
+    tc = t - t.mean()
+    denom = float(np.dot(tc, tc))
+    if denom <= 0.0:
+        return np.zeros(3)
+    slope = tc @ (v - v.mean(axis=0)) / denom
+    acc = np.asarray(limits.acceleration)
+    return np.clip(slope, -acc, acc)
+
+
+def track_velocity(velocity: np.ndarray, command: np.ndarray, limits: Limits, dt: float) -> np.ndarray:
+    """The velocity a robot reaches after ``dt`` chasing ``command`` at its acceleration limits."""
+    return limit_change(clip_controls(command, limits), velocity, limits, dt)

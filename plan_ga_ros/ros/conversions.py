@@ -1,0 +1,123 @@
+"""ROS messages ↔ numpy. Every function validates what it reads and raises ValueError."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+from geometry_msgs.msg import PoseStamped, Quaternion, Twist, TwistStamped
+from nav_msgs.msg import OccupancyGrid, Odometry, Path
+from std_msgs.msg import Float32MultiArray, Header, MultiArrayDimension
+
+from ..tensors import Grid
+
+
+def stamp_to_sec(stamp: Time) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+def sec_to_stamp(t: float) -> Time:
+    sec = math.floor(t)
+    return Time(sec=int(sec), nanosec=int(round((t - sec) * 1e9)) % 1_000_000_000)
+
+
+def yaw_from_quaternion(q: Quaternion) -> float:
+    """Yaw of a quaternion; raises ValueError on non-finite or zero-length quaternions."""
+    v = np.array([q.x, q.y, q.z, q.w], dtype=np.float64)
+    if not np.isfinite(v).all():
+        raise ValueError(f"quaternion is not finite: {v.tolist()}")
+    norm = float(np.linalg.norm(v))
+    if norm < 1e-6:
+        raise ValueError("quaternion has zero length")
+    x, y, z, w = v / norm
+    return math.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
+
+
+def quaternion_from_yaw(yaw: float) -> Quaternion:
+    return Quaternion(x=0.0, y=0.0, z=math.sin(yaw / 2.0), w=math.cos(yaw / 2.0))
+
+
+def grid_from_msg(msg: OccupancyGrid, max_cells: int) -> Grid:
+    """A validated Grid view of an OccupancyGrid (no copy of the cell data)."""
+    info = msg.info
+    o = info.origin
+    origin = (o.position.x, o.position.y, yaw_from_quaternion(o.orientation))
+    data = np.frombuffer(msg.data, dtype=np.int8) if len(msg.data) else np.zeros(0, np.int8)
+    return Grid.from_flat(data, int(info.width), int(info.height), float(info.resolution), origin,
+                          msg.header.frame_id, max_cells=max_cells)
+
+
+def pose_from_msg(pose) -> np.ndarray:
+    """[x, y, yaw] from a geometry_msgs/Pose; raises ValueError on non-finite values."""
+    p = pose.position
+    xy = np.array([p.x, p.y, p.z], dtype=np.float64)
+    if not np.isfinite(xy).all():
+        raise ValueError(f"position is not finite: {xy.tolist()}")
+    return np.array([p.x, p.y, yaw_from_quaternion(pose.orientation)])
+
+
+def odometry_from_msg(msg: Odometry) -> tuple[np.ndarray, np.ndarray]:
+    """(pose [x, y, yaw] in the odom frame, body twist [v_x, v_y, ω]); ValueError if not finite."""
+    pose = pose_from_msg(msg.pose.pose)
+    t = msg.twist.twist
+    twist = np.array([t.linear.x, t.linear.y, t.angular.z], dtype=np.float64)
+    extra = np.array([t.linear.z, t.angular.x, t.angular.y], dtype=np.float64)
+    if not (np.isfinite(twist).all() and np.isfinite(extra).all()):
+        raise ValueError(f"odometry twist is not finite: {twist.tolist() + extra.tolist()}")
+    return pose, twist
+
+
+def goal_from_msg(msg: PoseStamped) -> np.ndarray:
+    return pose_from_msg(msg.pose)
+
+
+def trajectory_msg(controls: np.ndarray) -> Float32MultiArray:
+    """Float32MultiArray with layout [steps, controls], step-major."""
+    steps, k = controls.shape
+    msg = Float32MultiArray()
+    msg.layout.dim = [
+        MultiArrayDimension(label="steps", size=steps, stride=steps * k),
+        MultiArrayDimension(label="controls", size=k, stride=k),
+    ]
+    msg.data = np.asarray(controls, dtype=np.float32).ravel().tolist()
+    return msg
+
+
+def path_msg(poses: np.ndarray, frame_id: str, start: float, dt: float) -> Path:
+    """nav_msgs/Path of [N, 3] poses, pose k stamped start + k·dt."""
+    msg = Path()
+    msg.header = Header(stamp=sec_to_stamp(start), frame_id=frame_id)
+    out = []
+    for k, (x, y, th) in enumerate(np.asarray(poses, dtype=np.float64)):  # 21 poses, not cells
+        ps = PoseStamped()
+        ps.header = Header(stamp=sec_to_stamp(start + k * dt), frame_id=frame_id)
+        ps.pose.position.x, ps.pose.position.y = float(x), float(y)
+        ps.pose.orientation = quaternion_from_yaw(float(th))
+        out.append(ps)
+    msg.poses = out
+    return msg
+
+
+def twist_msg(command: Sequence[float]) -> Twist:
+    t = Twist()
+    t.linear.x, t.linear.y, t.angular.z = (float(v) for v in command)
+    return t
+
+
+def twist_stamped_msg(command: Sequence[float], frame_id: str, stamp: float) -> TwistStamped:
+    return TwistStamped(header=Header(stamp=sec_to_stamp(stamp), frame_id=frame_id), twist=twist_msg(command))
+
+
+def twist_from_msg(msg: Twist | TwistStamped) -> np.ndarray:
+    t = msg.twist if isinstance(msg, TwistStamped) else msg
+    return np.array([t.linear.x, t.linear.y, t.angular.z], dtype=np.float64)
+
+
+def diagnostic_status(name: str, hardware_id: str, level: bytes, message: str, values: dict) -> DiagnosticStatus:
+    return DiagnosticStatus(
+        level=level, name=name, hardware_id=hardware_id, message=message,
+        values=[KeyValue(key=str(k), value=str(v)) for k, v in values.items()],
+    )

@@ -1,0 +1,94 @@
+"""Footprint collision check on the cost window, plan validation and the goal check."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .contract import ModelSpec
+from .kinematics import rollout
+from .tensors import wrap_angle
+
+LETHAL_COST = 1.0  # OccupancyGrid 100: an obstacle cell
+INSCRIBED_COST = 0.99  # OccupancyGrid 99: the robot centre here puts the footprint on an obstacle
+
+
+def footprint_points(radius: float, resolution: float) -> np.ndarray:
+    """Sample points [K, 2] covering a disc of ``radius`` densely enough for a grid of ``resolution``."""
+    if not (np.isfinite(radius) and radius >= 0 and resolution > 0):
+        raise ValueError(f"bad footprint radius {radius} or resolution {resolution}")
+    pts = [np.zeros((1, 2))]
+    rings = max(int(np.ceil(radius / (0.5 * resolution))), 1) if radius > 0 else 0
+    for k in range(1, rings + 1):  # a handful of rings, not cells
+        r = radius * k / rings
+        m = max(int(np.ceil(2 * np.pi * r / (0.5 * resolution))), 6)
+        a = np.linspace(0.0, 2 * np.pi, m, endpoint=False)
+        pts.append(np.stack([r * np.cos(a), r * np.sin(a)], axis=-1))
+    return np.concatenate(pts)
+
+
+def window_lookup(window: np.ndarray, xy: np.ndarray, resolution: float, outside: float = 0.0) -> np.ndarray:
+    """Window costs at robot-frame points [..., 2]; ``outside`` beyond the window."""
+    n = window.shape[0]
+    col = np.floor(xy[..., 0] / resolution + n / 2.0).astype(np.int64)
+    row = np.floor(xy[..., 1] / resolution + n / 2.0).astype(np.int64)
+    ok = (col >= 0) & (col < n) & (row >= 0) & (row < n)
+    out = np.full(xy.shape[:-1], outside, dtype=np.float32)
+    out[ok] = window[row[ok], col[ok]]
+    return out
+
+
+def footprint_costs(
+    window: np.ndarray, poses: np.ndarray, spec: ModelSpec, radius: float, outside: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """(max cost under the footprint, cost under the centre) for robot-frame poses [..., 3]."""
+    poses = np.asarray(poses, dtype=np.float64)
+    pts = footprint_points(radius, spec.resolution)
+    xy = poses[..., None, :2] + pts  # circular footprint: heading does not matter
+    costs = window_lookup(window, xy, spec.resolution, outside)
+    return costs.max(axis=-1), costs[..., 0]
+
+
+def collisions(
+    window: np.ndarray, poses: np.ndarray, spec: ModelSpec, radius: float, outside: float = 0.0
+) -> np.ndarray:
+    """Boolean [...] per pose: an obstacle under the footprint or the centre in inscribed space."""
+    fp, centre = footprint_costs(window, poses, spec, radius, outside)
+    return (fp >= LETHAL_COST) | (centre >= INSCRIBED_COST)
+
+
+@dataclass(frozen=True)
+class PlanCheck:
+    ok: bool
+    reason: str
+    relative_poses: np.ndarray  # [T+1, 3] robot-frame rollout of the whole plan
+
+
+def validate_plan(
+    controls: np.ndarray,
+    window: np.ndarray,
+    spec: ModelSpec,
+    radius: float,
+    lookahead_time: float,
+) -> PlanCheck:
+    """Reject non-finite plans and plans whose rollout collides within ``lookahead_time``."""
+    controls = np.asarray(controls, dtype=np.float64)
+    if controls.shape != (spec.steps, 3):
+        return PlanCheck(False, f"plan has shape {controls.shape}, expected ({spec.steps}, 3)",
+                         np.zeros((spec.steps + 1, 3)))
+    if not np.isfinite(controls).all():
+        return PlanCheck(False, "plan contains non-finite values", np.zeros((spec.steps + 1, 3)))
+    rel = rollout(np.zeros(3), controls, spec.dt)
+    k = int(np.clip(np.ceil(lookahead_time / spec.dt - 1e-9), 0, spec.steps))
+    hit = collisions(window, rel[1 : k + 1], spec, radius)
+    if hit.any():
+        step = int(np.argmax(hit)) + 1
+        return PlanCheck(False, f"plan collides at step {step} (t={step * spec.dt:.1f} s)", rel)
+    return PlanCheck(True, "", rel)
+
+
+def goal_reached(pose: np.ndarray, goal: np.ndarray, xy_tolerance: float, yaw_tolerance: float) -> bool:
+    """True when the robot is within both tolerances of the goal (Nav2's simple goal checker)."""
+    d = float(np.hypot(goal[0] - pose[0], goal[1] - pose[1]))
+    return d <= xy_tolerance and abs(float(wrap_angle(goal[2] - pose[2]))) <= yaw_tolerance

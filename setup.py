@@ -1,0 +1,34 @@
+"""ament_python package plan_ga_ros: a learned local planner node (ONNX Runtime)."""
+
+from glob import glob
+
+from setuptools import find_packages, setup
+
+package_name = "plan_ga_ros"
+
+setup(
+    name=package_name,
+    version="0.1.0",
+    packages=find_packages(include=[package_name, f"{package_name}.*"]),
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{package_name}"]),
+        (f"share/{package_name}", ["package.xml"]),
+        (f"share/{package_name}/launch", glob("launch/*.launch.py")),
+        (f"share/{package_name}/config", glob("config/*.yaml")),
+        (f"share/{package_name}/models", glob("models/*.onnx") + glob("models/*.md")),
+    ],
+    install_requires=["setuptools"],
+    zip_safe=True,
+    maintainer="plan_ga_ros developers",
+    maintainer_email="plan-ga-ros@example.com",
+    description="Learned local planner: costmap + odometry + goal -> ONNX Runtime -> trajectory and cmd_vel.",
+    license="Apache-2.0",
+    extras_require={"test": ["pytest"]},
+    entry_points={
+        "console_scripts": [
+            f"planner_node = {package_name}.ros.planner_node:main",
+            f"sim_node = {package_name}.ros.sim_node:main",
+            f"plan_ga_demo = {package_name}.ros.demo:main",
+        ],
+    },
+)

@@ -1,0 +1,50 @@
+"""Test set-up: DDS stays on loopback, on a domain of this run's own."""
+
+import os
+import sys
+
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+os.environ.setdefault("ROS_DOMAIN_ID", str(os.getpid() % 90 + 10))
+os.environ.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
+sys.path.insert(0, os.path.dirname(__file__))
+
+import pytest  # noqa: E402
+
+from plan_ga_ros.contract import ModelSpec  # noqa: E402
+
+
+@pytest.fixture
+def spec() -> ModelSpec:
+    return ModelSpec()
+
+
+@pytest.fixture
+def models(tmp_path, spec):
+    """Paths of small real contract models built for this test."""
+    import onnx_models as om
+
+    class Models:
+        go_to_goal = om.go_to_goal(str(tmp_path / "go_to_goal.onnx"), spec)
+        forward = om.constant(str(tmp_path / "forward.onnx"), (0.4, 0.0, 0.0), spec)
+        nan = om.constant(str(tmp_path / "nan.onnx"), (0, 0, 0), spec, value=float("nan"))
+        wrong_output = om.wrong_output(str(tmp_path / "wrong_output.onnx"), spec)
+        wrong_names = om.wrong_input_names(str(tmp_path / "wrong_names.onnx"), spec)
+        no_metadata = om.go_to_goal(str(tmp_path / "no_meta.onnx"), spec, metadata=False)
+
+    return Models
+
+
+@pytest.fixture
+def harness_factory():
+    from harness import Harness
+
+    made = []
+
+    def make(params, **kw):
+        h = Harness(params, **kw)
+        made.append(h)
+        return h
+
+    yield make
+    for h in made:
+        h.close()

@@ -1,0 +1,209 @@
+"""Real rclpy over DDS on loopback: a driver node that publishes like a Nav2 stack and listens."""
+
+from __future__ import annotations
+
+import array
+import itertools
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import PoseStamped, Twist
+from nav_msgs.msg import OccupancyGrid, Odometry, Path
+from rclpy.context import Context
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from std_msgs.msg import Float32MultiArray
+
+from plan_ga_ros.ros import conversions as conv
+
+EXECUTOR = SingleThreadedExecutor
+_domains = itertools.count(int(os.environ.get("ROS_DOMAIN_ID", "30")) % 50 * 3 + 60)
+
+
+def grid_msg(data: np.ndarray, resolution: float, origin: tuple[float, float, float] = (0, 0, 0),
+             frame: str = "odom") -> OccupancyGrid:
+    """An OccupancyGrid from an int8 [H, W] array."""
+    msg = OccupancyGrid()
+    msg.header.frame_id = frame
+    msg.info.resolution = float(resolution)
+    msg.info.height, msg.info.width = (int(v) for v in data.shape)
+    msg.info.origin.position.x, msg.info.origin.position.y = float(origin[0]), float(origin[1])
+    msg.info.origin.orientation = conv.quaternion_from_yaw(origin[2])
+    msg.data = array.array("b", np.ascontiguousarray(data, dtype=np.int8).tobytes())
+    return msg
+
+
+@dataclass
+class Received:
+    msg: Any
+    t: float  # wall time of receipt
+
+
+@dataclass
+class Driver:
+    """What the driver publishes each period; tests mutate these fields."""
+
+    pose: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    odom_frame: str = "odom"
+    send_odom: bool = True
+    send_costmap: bool = True
+    integrate_cmd: bool = False  # move the robot by the received cmd_vel (a perfect base)
+    costmap: OccupancyGrid | None = None
+    odom_override: Callable[[Odometry], None] | None = None
+
+
+class Harness:
+    """A context on its own DDS domain, a planner node, and a driver node with topics of a Nav2 stack."""
+
+    def __init__(self, params: dict[str, Any], odom_rate: float = 50.0, costmap_rate: float = 5.0) -> None:
+        from plan_ga_ros.ros.planner_node import PlannerNode
+
+        self.domain = next(_domains)
+        self.context = Context()
+        rclpy.init(context=self.context, domain_id=self.domain)
+        overrides = [Parameter(k, value=v) for k, v in params.items()]
+        self.planner = PlannerNode(context=self.context, parameter_overrides=overrides)
+        self.node = Node("nav2_like_driver", context=self.context)
+        self.state = Driver()
+        self.lock = threading.Lock()
+        self.received: dict[str, list[Received]] = {k: [] for k in ("trajectory", "local_plan", "cmd_vel", "diag")}
+        latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        self.costmap_pub = self.node.create_publisher(OccupancyGrid, "/local_costmap/costmap", latched)
+        self.odom_pub = self.node.create_publisher(Odometry, "/odom", 10)  # reliable, as most bases
+        self.goal_pub = self.node.create_publisher(PoseStamped, "/goal_pose", 1)
+        reliable = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+        self.node.create_subscription(Float32MultiArray, "/plan_ga_planner/trajectory",
+                                      self._rec("trajectory"), reliable)
+        self.node.create_subscription(Path, "/plan_ga_planner/local_plan", self._rec("local_plan"), reliable)
+        self.node.create_subscription(Twist, "/cmd_vel", self._on_cmd, reliable)
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._rec("diag"), 50)
+        self.node.create_timer(1.0 / odom_rate, self._publish_odom)
+        self.node.create_timer(1.0 / costmap_rate, self._publish_costmap)
+        self.executor = EXECUTOR(context=self.context)
+        self.executor.add_node(self.planner)
+        self.executor.add_node(self.node)
+        self._spin = threading.Thread(target=self._spin_safe, daemon=True)
+        self._spin.start()
+        self._last_odom_t = time.monotonic()
+
+    def _spin_safe(self) -> None:
+        try:
+            self.executor.spin()
+        except Exception:  # the context shut down under the executor
+            pass
+
+    # -- recording
+    def _rec(self, key: str) -> Callable[[Any], None]:
+        def cb(msg: Any) -> None:
+            with self.lock:
+                self.received[key].append(Received(msg, time.monotonic()))
+        return cb
+
+    def _on_cmd(self, msg: Twist) -> None:
+        self._rec("cmd_vel")(msg)
+        if self.state.integrate_cmd:
+            self.state.velocity = conv.twist_from_msg(msg)
+
+    def now(self) -> float:
+        return self.node.get_clock().now().nanoseconds * 1e-9
+
+    def _publish_odom(self) -> None:
+        t = time.monotonic()
+        dt, self._last_odom_t = t - self._last_odom_t, t
+        s = self.state
+        if s.integrate_cmd:
+            from plan_ga_ros.kinematics import rollout
+            s.pose = rollout(s.pose, s.velocity[None], min(dt, 0.1))[-1]
+        if not s.send_odom:
+            return
+        msg = Odometry()
+        msg.header.stamp = conv.sec_to_stamp(self.now())
+        msg.header.frame_id, msg.child_frame_id = s.odom_frame, "base_link"
+        msg.pose.pose.position.x, msg.pose.pose.position.y = float(s.pose[0]), float(s.pose[1])
+        msg.pose.pose.orientation = conv.quaternion_from_yaw(float(s.pose[2]))
+        msg.twist.twist.linear.x, msg.twist.twist.linear.y = float(s.velocity[0]), float(s.velocity[1])
+        msg.twist.twist.angular.z = float(s.velocity[2])
+        if s.odom_override:
+            s.odom_override(msg)
+        self.odom_pub.publish(msg)
+
+    def _publish_costmap(self) -> None:
+        if self.state.send_costmap and self.state.costmap is not None:
+            self.state.costmap.header.stamp = conv.sec_to_stamp(self.now())
+            self.costmap_pub.publish(self.state.costmap)
+
+    def set_costmap(self, data: np.ndarray, resolution: float, origin=(0.0, 0.0, 0.0), frame: str = "odom") -> None:
+        self.state.costmap = grid_msg(data, resolution, origin, frame)
+        self._publish_costmap()
+
+    def send_goal(self, x: float, y: float, yaw: float = 0.0, frame: str = "odom") -> None:
+        msg = PoseStamped()
+        msg.header.stamp = conv.sec_to_stamp(self.now())
+        msg.header.frame_id = frame
+        msg.pose.position.x, msg.pose.position.y = float(x), float(y)
+        msg.pose.orientation = conv.quaternion_from_yaw(yaw)
+        self.goal_pub.publish(msg)
+
+    # -- waiting
+    def clear(self) -> None:
+        with self.lock:
+            for v in self.received.values():
+                v.clear()
+
+    def messages(self, key: str) -> list[Received]:
+        with self.lock:
+            return list(self.received[key])
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if predicate():
+                return True
+            time.sleep(0.02)
+        return predicate()
+
+    def wait_count(self, key: str, n: int, timeout: float = 10.0) -> list[Received]:
+        self.wait_for(lambda: len(self.messages(key)) >= n, timeout)
+        return self.messages(key)
+
+    def last_cmd(self) -> np.ndarray | None:
+        msgs = self.messages("cmd_vel")
+        return conv.twist_from_msg(msgs[-1].msg) if msgs else None
+
+    def diag_values(self) -> dict[str, str]:
+        """Key/values (plus 'message' and 'level') of the latest planner diagnostic."""
+        for rec in reversed(self.messages("diag")):
+            for st in rec.msg.status:
+                if "plan_ga_planner" in st.name:
+                    d = {kv.key: kv.value for kv in st.values}
+                    d["message"], d["level"] = st.message, int.from_bytes(st.level, "little") \
+                        if isinstance(st.level, bytes) else int(st.level)
+                    return d
+        return {}
+
+    def wait_diag(self, predicate: Callable[[dict[str, str]], bool], timeout: float = 10.0) -> dict[str, str]:
+        self.wait_for(lambda: bool(self.diag_values()) and predicate(self.diag_values()), timeout)
+        return self.diag_values()
+
+    def set_params(self, **params: Any) -> list:
+        return self.planner.set_parameters([Parameter(k, value=v) for k, v in params.items()])
+
+    def close(self) -> None:
+        try:
+            self.executor.shutdown(timeout_sec=2.0)
+        finally:
+            self.planner.destroy_node()
+            self.node.destroy_node()
+            rclpy.try_shutdown(context=self.context)
+            self._spin.join(timeout=5.0)

@@ -1,0 +1,121 @@
+"""Small real ONNX models that obey (or deliberately break) the model contract, built with onnx.helper."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from plan_ga_ros.contract import (
+    COSTMAP_INPUT,
+    GOAL_INPUT,
+    METADATA_INPUT,
+    METADATA_KEY,
+    OUTPUT,
+    STATE_INPUT,
+    ModelSpec,
+)
+
+OPSET = 17
+
+
+def _inputs(spec: ModelSpec, names: tuple[str, ...] | None = None, cells: int | None = None) -> list:
+    n = cells or spec.window_cells
+    names = names or (COSTMAP_INPUT, STATE_INPUT, GOAL_INPUT, METADATA_INPUT)
+    shapes = [["B", 1, n, n], ["B", 9], ["B", 3], ["B", 2]]
+    return [helper.make_tensor_value_info(nm, TensorProto.FLOAT, sh) for nm, sh in zip(names, shapes)]
+
+
+def _save(graph: onnx.GraphProto, path: str, spec: ModelSpec | None) -> str:
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = 9
+    if spec is not None:
+        helper.set_model_props(model, {METADATA_KEY: spec.to_json()})
+    onnx.checker.check_model(model, full_check=True)
+    onnx.save(model, path)
+    return path
+
+
+def _const(name: str, value: np.ndarray) -> onnx.TensorProto:
+    return numpy_helper.from_array(np.asarray(value, dtype=np.float32), name)
+
+
+def go_to_goal(path: str, spec: ModelSpec = ModelSpec(), gain_v: float = 1.0, gain_w: float = 2.0,
+               metadata: bool = True) -> str:
+    """Steer toward the relative goal: v_x = max_v·tanh(gain_v·dx), ω = max_ω·tanh(gain_w·atan-ish dy).
+
+    Every step repeats the same twist. Output [B, 60] is scaled in-graph to the limits.
+    """
+    lim = spec.limits
+    nodes = [
+        helper.make_node("MatMul", [GOAL_INPUT, "w_goal"], ["lin"]),  # [B,3] -> [B,3] (dx, 0, dy)
+        helper.make_node("Mul", ["lin", "gain"], ["scaled"]),
+        helper.make_node("Tanh", ["scaled"], ["t"]),
+        helper.make_node("Mul", ["t", "scale"], ["twist"]),
+        helper.make_node("Add", ["twist", "offset"], ["twist_off"]),
+        helper.make_node("Tile", ["twist_off", "reps"], [OUTPUT]),
+    ]
+    w = np.array([[1, 0, 0], [0, 0, 1], [0, 0, 0]], dtype=np.float32)  # dx -> v_x, dy -> omega
+    half = (lim.max_v_x - lim.min_v_x) / 2
+    inits = [
+        _const("w_goal", w),
+        _const("gain", [gain_v, 0.0, gain_w]),
+        _const("scale", [half, 0.0, lim.max_omega]),
+        _const("offset", [lim.min_v_x + half, 0.0, 0.0]),
+        numpy_helper.from_array(np.array([1, spec.steps], dtype=np.int64), "reps"),
+    ]
+    out = helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, ["B", spec.steps * 3])
+    graph = helper.make_graph(nodes, "go_to_goal", _inputs(spec), [out], inits)
+    return _save(graph, path, spec if metadata else None)
+
+
+def constant(path: str, twist: tuple[float, float, float], spec: ModelSpec = ModelSpec(),
+             value: float | None = None) -> str:
+    """Every step outputs ``twist`` (or ``value`` everywhere, e.g. NaN), whatever the input."""
+    row = np.tile(np.asarray(twist, np.float32), spec.steps) if value is None else np.full(spec.steps * 3, value)
+    nodes = [
+        helper.make_node("Slice", [STATE_INPUT, "s0", "s1", "ax"], ["col"]),  # [B,1]
+        helper.make_node("Mul", ["col", "zero"], ["zeros"]),
+        helper.make_node("Add", ["zeros", "row"], [OUTPUT]),  # broadcast [B,1] + [60]
+    ]
+    inits = [
+        numpy_helper.from_array(np.array([0], np.int64), "s0"),
+        numpy_helper.from_array(np.array([1], np.int64), "s1"),
+        numpy_helper.from_array(np.array([1], np.int64), "ax"),
+        _const("zero", [0.0]),
+        _const("row", row),
+    ]
+    out = helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, ["B", spec.steps * 3])
+    graph = helper.make_graph(nodes, "constant", _inputs(spec), [out], inits)
+    return _save(graph, path, spec)
+
+
+def _broken(path: str, spec: ModelSpec, name: str, input_names: tuple[str, ...] | None = None,
+            cells: int | None = None, size: int | None = None) -> str:
+    """A model that tiles one state entry to ``size`` outputs, with chosen input names/window."""
+    size = size or spec.steps * 3
+    state = (input_names or (COSTMAP_INPUT, STATE_INPUT))[1]
+    nodes = [helper.make_node("Slice", [state, "s0", "s1", "ax"], ["col"]),
+             helper.make_node("Tile", ["col", "reps"], [OUTPUT])]
+    inits = [numpy_helper.from_array(np.array([0], np.int64), "s0"),
+             numpy_helper.from_array(np.array([1], np.int64), "s1"),
+             numpy_helper.from_array(np.array([1], np.int64), "ax"),
+             numpy_helper.from_array(np.array([1, size], np.int64), "reps")]
+    out = helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, ["B", size])
+    graph = helper.make_graph(nodes, name, _inputs(spec, input_names, cells), [out], inits)
+    return _save(graph, path, spec)
+
+
+def wrong_output(path: str, spec: ModelSpec = ModelSpec(), size: int = 59) -> str:
+    """A model whose output has the wrong width."""
+    return _broken(path, spec, "wrong_output", size=size)
+
+
+def wrong_input_names(path: str, spec: ModelSpec = ModelSpec()) -> str:
+    """A model whose inputs are called input_0..input_3 (the classic export mistake)."""
+    return _broken(path, spec, "wrong_names", input_names=("input_0", "input_1", "input_2", "input_3"))
+
+
+def wrong_window(path: str, spec: ModelSpec = ModelSpec(), cells: int = 64) -> str:
+    """A contract-named model that expects a window of ``cells`` instead of the spec's."""
+    return _broken(path, spec, "wrong_window", cells=cells)
