@@ -1,0 +1,106 @@
+"""Model contract, metadata, ONNX Runtime policy loading and the import boundary of the core."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import onnx_models as om
+import pytest
+
+from plan_ga_ros.contract import METADATA_KEY, ContractError, ModelSpec
+from plan_ga_ros.planner import PlannerConfig, RobotSnapshot, plan_step
+from plan_ga_ros.policy import OnnxPolicy, PolicyError, SessionConfig, probe_feed
+from plan_ga_ros.tensors import Grid
+
+
+def test_spec_json_round_trip_and_schema_check():
+    spec = ModelSpec(inflation_decay=4.5, training_data_hash="abc", git_commit="123")
+    assert ModelSpec.from_json(spec.to_json()) == spec
+    bad = json.loads(spec.to_json())
+    bad["schema_version"] = 99
+    with pytest.raises(ContractError, match="schema_version"):
+        ModelSpec.from_json(json.dumps(bad))
+    with pytest.raises(ContractError):
+        ModelSpec.from_json("{not json")
+
+
+def test_policy_runs_batch_1_and_8(models, spec):
+    policy = OnnxPolicy(models.go_to_goal)
+    assert policy.has_metadata and policy.spec == spec
+    assert policy.run(probe_feed(spec, 1)).shape == (1, 60)
+    assert policy.run(probe_feed(spec, 8)).shape == (8, 60)
+    assert policy.providers == ("CPUExecutionProvider",)
+
+
+def test_model_without_metadata_uses_fallback(models):
+    fallback = ModelSpec(goal_clip_distance=1.5)
+    policy = OnnxPolicy(models.no_metadata, fallback_spec=fallback)
+    assert not policy.has_metadata and policy.spec.goal_clip_distance == 1.5
+
+
+@pytest.mark.parametrize("which, match", [
+    ("wrong_output", "output"),
+    ("wrong_names", "input_0"),
+])
+def test_contract_violations_are_refused(models, which, match):
+    with pytest.raises(PolicyError, match=match):
+        OnnxPolicy(getattr(models, which))
+
+
+def test_missing_corrupt_and_bad_config(models, tmp_path):
+    with pytest.raises(PolicyError, match="not found"):
+        OnnxPolicy(str(tmp_path / "nope.onnx"))
+    corrupt = tmp_path / "corrupt.onnx"
+    corrupt.write_bytes(open(models.go_to_goal, "rb").read()[:300])
+    with pytest.raises(PolicyError, match="cannot load"):
+        OnnxPolicy(str(corrupt))
+    with pytest.raises(PolicyError, match="not available"):
+        OnnxPolicy(models.go_to_goal, SessionConfig(providers=("NoSuchExecutionProvider",)))
+
+
+def test_metadata_is_stored_under_one_key(models):
+    import onnx
+
+    props = {p.key: p.value for p in onnx.load(models.go_to_goal).metadata_props}
+    assert list(props) == [METADATA_KEY]
+    assert json.loads(props[METADATA_KEY])["steps"] == 20
+
+
+def test_plan_step_is_pose_invariant(models, spec):
+    """Moving the robot and the world together changes nothing in the robot-frame plan."""
+    policy = OnnxPolicy(models.go_to_goal)
+    data = np.zeros((100, 100), np.int8)
+    data[40:60, 70] = 100
+    outs = []
+    for dx, dy in [(0.0, 0.0), (7.0, -3.0)]:
+        grid = Grid(data, 0.05, (-2.5 + dx, -2.5 + dy, 0.0))
+        robot = RobotSnapshot(np.array([dx, dy, 0.0]), np.zeros(3), np.zeros(3))
+        plan = plan_step(policy.run, spec, PlannerConfig(), grid, robot, np.array([1.0 + dx, 0.5 + dy, 0]),
+                         np.zeros(3))
+        outs.append(plan.controls)
+    np.testing.assert_array_equal(outs[0], outs[1])
+
+
+def test_plan_step_rejects_a_colliding_plan(models, spec):
+    policy = OnnxPolicy(models.forward)
+    data = np.zeros((100, 100), np.int8)
+    data[:, 60] = 100  # a wall 0.5 m ahead of a robot at the grid centre
+    plan = plan_step(policy.run, spec, PlannerConfig(), Grid(data, 0.05, (-2.5, -2.5, 0)),
+                     RobotSnapshot(np.zeros(3), np.array([0.4, 0, 0]), np.zeros(3)), np.array([2.0, 0, 0]),
+                     np.array([0.4, 0, 0]))
+    assert not plan.ok and "collides" in plan.reason and not plan.command.any()
+
+
+def test_core_imports_neither_rclpy_nor_torch():
+    code = ("import sys, plan_ga_ros.contract, plan_ga_ros.tensors, plan_ga_ros.kinematics, plan_ga_ros.safety, "
+            "plan_ga_ros.policy, plan_ga_ros.planner, plan_ga_ros.world; "
+            "bad = [m for m in ('rclpy', 'torch', 'onnxruntime') if m in sys.modules]; print(bad); "
+            "sys.exit(1 if bad else 0)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_node_module_does_not_import_torch():
+    code = "import sys, plan_ga_ros.ros.planner_node; sys.exit(1 if 'torch' in sys.modules else 0)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
