@@ -65,14 +65,18 @@ class Driver:
 class Harness:
     """A context on its own DDS domain, a planner node, and a driver node with topics of a Nav2 stack."""
 
-    def __init__(self, params: dict[str, Any], odom_rate: float = 50.0, costmap_rate: float = 5.0) -> None:
+    def __init__(self, params: dict[str, Any] | None, odom_rate: float = 50.0, costmap_rate: float = 5.0) -> None:
+        from geometry_msgs.msg import TwistStamped
+
         from plan_ga_ros.ros.planner_node import PlannerNode
 
-        self.domain = next(_domains)
+        self.domain = int(os.environ["ROS_DOMAIN_ID"]) if params is None else next(_domains)
         self.context = Context()
         rclpy.init(context=self.context, domain_id=self.domain)
-        overrides = [Parameter(k, value=v) for k, v in params.items()]
-        self.planner = PlannerNode(context=self.context, parameter_overrides=overrides)
+        self.planner = None  # params=None: the planner runs in another process
+        if params is not None:
+            overrides = [Parameter(k, value=v) for k, v in params.items()]
+            self.planner = PlannerNode(context=self.context, parameter_overrides=overrides)
         self.node = Node("nav2_like_driver", context=self.context)
         self.state = Driver()
         self.lock = threading.Lock()
@@ -86,12 +90,14 @@ class Harness:
         self.node.create_subscription(Float32MultiArray, "/plan_ga_planner/trajectory",
                                       self._rec("trajectory"), reliable)
         self.node.create_subscription(Path, "/plan_ga_planner/local_plan", self._rec("local_plan"), reliable)
-        self.node.create_subscription(Twist, "/cmd_vel", self._on_cmd, reliable)
+        cmd_type = TwistStamped if (params or {}).get("use_twist_stamped") else Twist
+        self.node.create_subscription(cmd_type, "/cmd_vel", self._on_cmd, reliable)
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._rec("diag"), 50)
         self.node.create_timer(1.0 / odom_rate, self._publish_odom)
         self.node.create_timer(1.0 / costmap_rate, self._publish_costmap)
         self.executor = EXECUTOR(context=self.context)
-        self.executor.add_node(self.planner)
+        if self.planner is not None:
+            self.executor.add_node(self.planner)
         self.executor.add_node(self.node)
         self._spin = threading.Thread(target=self._spin_safe, daemon=True)
         self._spin.start()
@@ -148,6 +154,8 @@ class Harness:
         self._publish_costmap()
 
     def send_goal(self, x: float, y: float, yaw: float = 0.0, frame: str = "odom") -> None:
+        """Publish a goal once the planner's subscription has matched (it is volatile, like RViz's)."""
+        self.wait_for(lambda: self.goal_pub.get_subscription_count() > 0, 10.0)
         msg = PoseStamped()
         msg.header.stamp = conv.sec_to_stamp(self.now())
         msg.header.frame_id = frame
@@ -203,7 +211,8 @@ class Harness:
         try:
             self.executor.shutdown(timeout_sec=2.0)
         finally:
-            self.planner.destroy_node()
+            if self.planner is not None:
+                self.planner.destroy_node()
             self.node.destroy_node()
             rclpy.try_shutdown(context=self.context)
             self._spin.join(timeout=5.0)

@@ -5,7 +5,6 @@ import subprocess
 import sys
 
 import numpy as np
-import onnx_models as om
 import pytest
 
 from plan_ga_ros.contract import METADATA_KEY, ContractError, ModelSpec

@@ -174,6 +174,7 @@ class PlannerNode(LifecycleNode):
         self._status = "unconfigured"
         self._stop_reason = ""
         self._last_logged_reason = ""
+        self._last_log_time = 0.0
         self._rejected = 0
         self._ticks = 0
 
@@ -521,12 +522,11 @@ class PlannerNode(LifecycleNode):
         if moving:
             self._publish_command(np.zeros(3))
         self._status, self._stop_reason = ("goal reached" if reason == "goal reached" else "stopped"), reason
-        if reason != self._last_logged_reason:
-            self._last_logged_reason = reason
-            log = self.get_logger().info if reason in ("goal reached", "no goal") else self.get_logger().warning
-            log(f"not planning: {reason}")
-        else:
-            self.get_logger().warning(f"not planning: {reason}", throttle_duration_sec=5.0)
+        wall = time.monotonic()
+        if reason != self._last_logged_reason or wall - self._last_log_time > 5.0:  # throttled per reason
+            self._last_logged_reason, self._last_log_time = reason, wall
+            quiet = reason in ("goal reached", "no goal", "no costmap received", "no odometry received")
+            (self.get_logger().info if quiet else self.get_logger().warning)(f"not planning: {reason}")
 
     # ----------------------------------------------------------------- diagnostics
     def _publish_diagnostics(self) -> None:

@@ -1,0 +1,167 @@
+"""The planner node over real DDS on loopback, fed like a Nav2 stack would feed it."""
+
+import time
+
+import numpy as np
+import pytest
+from lifecycle_msgs.msg import Transition
+
+from plan_ga_ros.kinematics import compose, rollout
+from plan_ga_ros.ros import conversions as conv
+
+FREE = np.zeros((120, 120), np.int8)  # 6 m x 6 m at 0.05 m, like a Nav2 rolling window
+ORIGIN = (-3.0, -3.0, 0.0)
+
+
+def planning(factory, model, **params):
+    h = factory({"model_path": model, **params})
+    h.set_costmap(FREE, 0.05, ORIGIN)
+    h.send_goal(1.5, 0.5)
+    assert h.wait_count("trajectory", 3, 10.0), "planner never published a trajectory"
+    return h
+
+
+def moving(h) -> bool:
+    cmd = h.last_cmd()
+    return cmd is not None and bool(np.any(cmd != 0))
+
+
+def stopped(h) -> bool:
+    cmd = h.last_cmd()
+    return cmd is not None and not np.any(cmd != 0)
+
+
+def test_publishes_trajectory_path_and_command_at_rate(harness_factory, models):
+    h = planning(harness_factory, models.go_to_goal)
+    h.clear()
+    time.sleep(2.0)
+    traj = h.messages("trajectory")
+    assert 30 <= len(traj) <= 50, f"{len(traj)} trajectories in 2 s at 20 Hz"
+    msg = traj[-1].msg
+    assert [(d.label, d.size) for d in msg.layout.dim] == [("steps", 20), ("controls", 3)]
+    controls = np.asarray(msg.data, dtype=np.float64).reshape(20, 3)
+    assert np.isfinite(controls).all() and controls[:, 0].max() <= 0.5 + 1e-6
+    # The path is the rollout of the trajectory from the robot's pose, in the odom frame.
+    path = h.messages("local_plan")[-1].msg
+    assert path.header.frame_id == "odom" and len(path.poses) == 21
+    xy = np.array([[p.pose.position.x, p.pose.position.y] for p in path.poses])
+    expected = compose(np.zeros(3), rollout(np.zeros(3), controls, 0.1))
+    np.testing.assert_allclose(xy, expected[:, :2], atol=1e-4)
+    stamps = [conv.stamp_to_sec(p.header.stamp) for p in path.poses]
+    np.testing.assert_allclose(np.diff(stamps), 0.1, atol=1e-6)
+    # The command is the first step of the same trajectory (matched by the last pair received).
+    cmds = h.messages("cmd_vel")
+    assert any(np.allclose(conv.twist_from_msg(c.msg), controls[0], atol=1e-5) for c in cmds[-3:])
+    # Steering toward a goal on the left: positive yaw rate.
+    assert controls[0, 2] > 0 and controls[0, 0] > 0
+    d = h.wait_diag(lambda d: float(d.get("achieved_rate_hz", 0)) > 15)
+    assert float(d["achieved_rate_hz"]) == pytest.approx(20.0, rel=0.25)
+    for key in ("inference_ms_p50", "inference_ms_p99", "tensors_ms_p99", "total_ms_p99", "odom_age_s",
+                "costmap_age_s", "model_path", "provider"):
+        assert key in d, key
+    assert d["provider"] == "CPUExecutionProvider" and d["level"] == 0
+
+
+@pytest.mark.parametrize("which", ["odom", "costmap"])
+def test_stops_on_stale_input_and_resumes(harness_factory, models, which):
+    h = planning(harness_factory, models.go_to_goal)
+    assert h.wait_for(lambda: moving(h), 5)
+    t_cut = time.monotonic()
+    setattr(h.state, f"send_{which}", False)
+    assert h.wait_for(lambda: stopped(h), 5), "no stop after the input went stale"
+    took = h.messages("cmd_vel")[-1].t - t_cut
+    timeout = 0.5 if which == "odom" else 1.0
+    assert took <= timeout + 0.3, f"stopped {took:.2f} s after the last {which}"
+    name = "odometry" if which == "odom" else "costmap"
+    d = h.wait_diag(lambda d: f"{name} is stale" in d.get("stop_reason", ""))
+    assert f"{name} is stale" in d["stop_reason"] and d["level"] == 1
+    setattr(h.state, f"send_{which}", True)
+    assert h.wait_for(lambda: moving(h), 5), "planning did not resume"
+
+
+def test_colliding_plan_is_never_executed(harness_factory, models):
+    wall = FREE.copy()
+    wall[:, 70] = 100  # 0.5 m ahead of the robot at the origin
+    h = harness_factory({"model_path": models.forward})
+    h.set_costmap(wall, 0.05, ORIGIN)
+    h.send_goal(2.0, 0.0)
+    d = h.wait_diag(lambda d: "collides" in d.get("stop_reason", ""))
+    assert "plan rejected" in d["stop_reason"] and int(d["plans_rejected"]) > 0
+    assert not h.messages("trajectory")
+    assert all(not np.any(conv.twist_from_msg(c.msg)) for c in h.messages("cmd_vel"))
+    # Without the wall the same model drives.
+    h.set_costmap(FREE, 0.05, ORIGIN)
+    assert h.wait_for(lambda: moving(h), 5)
+
+
+def test_stops_at_the_goal_and_idles_until_a_new_one(harness_factory, models):
+    h = planning(harness_factory, models.go_to_goal)
+    assert h.wait_for(lambda: moving(h), 5)
+    h.send_goal(0.05, 0.0, 0.1)  # within xy and yaw tolerance of the robot
+    assert h.wait_for(lambda: stopped(h), 5)
+    d = h.wait_diag(lambda d: d.get("stop_reason") == "goal reached")
+    assert d["level"] == 0
+    n = len(h.messages("trajectory"))
+    time.sleep(0.5)
+    assert len(h.messages("trajectory")) == n, "planned after reaching the goal"
+    h.send_goal(1.5, -0.5)
+    assert h.wait_for(lambda: moving(h), 5)
+
+
+def test_hot_swap_good_model_and_refuse_bad_ones(harness_factory, models):
+    h = planning(harness_factory, models.go_to_goal)
+    [res] = h.set_params(model_path=models.forward)
+    assert res.successful
+    assert h.wait_for(lambda: moving(h) and abs(h.last_cmd()[2]) < 1e-9 and h.last_cmd()[0] > 0.35, 5)
+    for bad in (models.wrong_output, models.wrong_names, models.nan, "/nonexistent/model.onnx"):
+        [res] = h.set_params(model_path=bad)
+        assert not res.successful and res.reason
+        assert h.planner.get_parameter("model_path").value == models.forward
+    d = h.wait_diag(lambda d: "refused model" in d.get("load_error", ""))
+    assert "/nonexistent/model.onnx" in d["load_error"] and d["model_path"] == models.forward
+    h.clear()
+    assert h.wait_count("trajectory", 5, 5), "the previous model stopped planning"
+
+
+def test_lifecycle_deactivate_cleanup_configure(harness_factory, models):
+    h = planning(harness_factory, models.go_to_goal)
+    assert h.wait_for(lambda: moving(h), 5)
+    p = h.planner
+    assert p.lifecycle_state == "active"
+    assert p._state_machine.current_state and p.trigger_deactivate() is not None
+    assert h.wait_for(lambda: stopped(h), 3), "deactivate did not publish a zero command"
+    n = len(h.messages("trajectory"))
+    time.sleep(0.4)
+    assert len(h.messages("trajectory")) <= n + 1
+    p.trigger_cleanup()
+    assert p.lifecycle_state == "unconfigured"
+    p.trigger_configure()
+    p.trigger_activate()
+    assert p.lifecycle_state == "active"
+    h.set_costmap(FREE, 0.05, ORIGIN)
+    h.send_goal(1.5, 0.5)
+    assert h.wait_for(lambda: moving(h), 5), "no planning after cleanup → configure → activate"
+    assert Transition.TRANSITION_DEACTIVATE  # the lifecycle_msgs package is importable for users
+
+
+def test_missing_model_stays_unconfigured_with_error(harness_factory, tmp_path):
+    h = harness_factory({"model_path": str(tmp_path / "missing.onnx")})
+    assert h.planner.lifecycle_state == "unconfigured"
+    d = h.wait_diag(lambda d: d.get("level") == 2)
+    assert "not found" in d["message"]
+
+
+def test_twist_stamped_and_qos_override(harness_factory, models):
+    h = harness_factory({"model_path": models.go_to_goal, "use_twist_stamped": True,
+                         "qos.odom.reliability": "reliable", "qos.odom.depth": 10})
+    h.set_costmap(FREE, 0.05, ORIGIN)
+    h.send_goal(1.5, 0.5)
+    assert h.wait_for(lambda: moving(h), 10)
+    msg = h.messages("cmd_vel")[-1].msg
+    assert msg.header.frame_id == "base_link" and msg.twist.linear.x > 0
+
+
+def test_model_without_metadata_loads_with_parameters(harness_factory, models):
+    h = planning(harness_factory, models.no_metadata, model_goal_clip_distance=1.0)
+    d = h.wait_diag(lambda d: "model_has_metadata" in d)
+    assert d["model_has_metadata"] == "False"
