@@ -66,7 +66,7 @@ class OnnxPolicy:
         # Spinning threads burn a core between ticks; a 20 Hz planner must not.
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
-        opts.log_severity_level = 3
+        opts.log_severity_level = 4  # errors reach the caller as PolicyError; no duplicate stderr lines
         available = ort.get_available_providers()
         unknown = [p for p in config.providers if p not in available]
         if unknown:

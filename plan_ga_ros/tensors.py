@@ -45,7 +45,7 @@ class Grid:
         if width <= 0 or height <= 0:
             raise ValueError(f"grid is empty: width={width} height={height}")
         if width * height > max_cells:
-            raise ValueError(f"grid of {width}x{height} cells exceeds max_cells={max_cells}")
+            raise ValueError(f"grid of {width}x{height} cells exceeds max_grid_cells={max_cells}")
         if not np.isfinite(resolution) or resolution <= 0:
             raise ValueError(f"grid resolution must be positive and finite, got {resolution}")
         if not all(np.isfinite(origin)):

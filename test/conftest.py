@@ -46,5 +46,7 @@ def harness_factory():
         return h
 
     yield make
+    errors = [h.spin_error for h in made if h.spin_error]
     for h in made:
         h.close()
+    assert not errors, "a callback raised inside the executor:\n" + "\n".join(errors)

@@ -102,12 +102,16 @@ class Harness:
         self._spin = threading.Thread(target=self._spin_safe, daemon=True)
         self._spin.start()
         self._last_odom_t = time.monotonic()
+        self.spin_error = ""
 
     def _spin_safe(self) -> None:
         try:
             self.executor.spin()
-        except Exception:  # the context shut down under the executor
-            pass
+        except Exception as exc:  # a callback raised: record it so the test fails loudly
+            import traceback
+
+            self.spin_error = "".join(traceback.format_exception(exc))
+            print(self.spin_error, flush=True)
 
     # -- recording
     def _rec(self, key: str) -> Callable[[Any], None]:

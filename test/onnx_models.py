@@ -119,3 +119,43 @@ def wrong_input_names(path: str, spec: ModelSpec = ModelSpec()) -> str:
 def wrong_window(path: str, spec: ModelSpec = ModelSpec(), cells: int = 64) -> str:
     """A contract-named model that expects a window of ``cells`` instead of the spec's."""
     return _broken(path, spec, "wrong_window", cells=cells)
+
+
+def fails_when_fast(path: str, spec: ModelSpec = ModelSpec(), mode: str = "nan", threshold: float = 5.0) -> str:
+    """Drives forward normally; when the state's v_x ≥ ``threshold`` it returns NaN (mode "nan")
+    or makes ONNX Runtime raise in a Reshape (mode "raise"). Passes the load-time probe (robot at rest).
+    """
+    row = np.tile(np.asarray([0.3, 0.0, 0.0], np.float32), spec.steps)
+    nodes = [
+        helper.make_node("Slice", [STATE_INPUT, "i3", "i4", "ax"], ["vx"]),  # [B,1]
+        helper.make_node("Div", ["vx", "thr"], ["ratio"]),
+        helper.make_node("Floor", ["ratio"], ["k"]),
+        helper.make_node("Clip", ["k", "zero", "one"], ["flag"]),  # 0 below threshold, 1 at/above
+        helper.make_node("Mul", ["vx", "zero"], ["zeros"]),
+        helper.make_node("Add", ["zeros", "row"], ["plan"]),  # [B,60]
+    ]
+    if mode == "nan":
+        nodes += [helper.make_node("Neg", ["flag"], ["neg"]),
+                  helper.make_node("Sqrt", ["neg"], ["maybe_nan"]),  # sqrt(-1) = NaN, sqrt(-0) = 0
+                  helper.make_node("Add", ["plan", "maybe_nan"], [OUTPUT])]
+    else:
+        nodes += [helper.make_node("ReduceMax", ["flag"], ["fmax"], keepdims=0),
+                  helper.make_node("Mul", ["fmax", "seven"], ["extra"]),
+                  helper.make_node("Add", ["extra", "sixty"], ["width_f"]),
+                  helper.make_node("Cast", ["width_f"], ["width"], to=TensorProto.INT64),
+                  helper.make_node("Reshape", ["width", "one_dim"], ["width1"]),
+                  helper.make_node("Concat", ["minus_one", "width1"], ["shape"], axis=0),
+                  helper.make_node("Reshape", ["plan", "shape"], [OUTPUT])]  # 60·B not divisible by 67
+    inits = [
+        numpy_helper.from_array(np.array([3], np.int64), "i3"),
+        numpy_helper.from_array(np.array([4], np.int64), "i4"),
+        numpy_helper.from_array(np.array([1], np.int64), "ax"),
+        numpy_helper.from_array(np.array([1], np.int64), "one_dim"),
+        numpy_helper.from_array(np.array([-1], np.int64), "minus_one"),
+        _const("thr", [threshold]), _const("zero", 0.0), _const("one", 1.0),
+        _const("seven", 7.0), _const("sixty", 60.0), _const("row", row),
+    ]
+    out = helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, ["B", spec.steps * 3])
+    used = {i for n in nodes for i in n.input}
+    graph = helper.make_graph(nodes, f"fails_{mode}", _inputs(spec), [out], [t for t in inits if t.name in used])
+    return _save(graph, path, spec)

@@ -124,7 +124,7 @@ def test_unknown_and_outside_cells_take_unknown_cost():
     (dict(flat=np.zeros(16), width=4, height=4, resolution=0.0), "resolution"),
     (dict(flat=np.zeros(16), width=4, height=4, resolution=-1.0), "resolution"),
     (dict(flat=np.zeros(16), width=4, height=4, resolution=float("nan")), "resolution"),
-    (dict(flat=np.zeros(16), width=4, height=4, resolution=0.1, max_cells=15), "max_cells"),
+    (dict(flat=np.zeros(16), width=4, height=4, resolution=0.1, max_cells=15), "max_grid_cells"),
 ])
 def test_bad_grids_raise_value_error(kwargs, match):
     with pytest.raises(ValueError, match=match):

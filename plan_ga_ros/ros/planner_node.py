@@ -6,9 +6,12 @@ It only moves data between ROS messages and the ROS-free core (plan_ga_ros.plann
 from __future__ import annotations
 
 import collections
+import functools
 import math
 import os
 import time
+import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path as FsPath
 from typing import Any
@@ -34,6 +37,23 @@ from . import conversions as conv
 
 NODE_NAME = "plan_ga_planner"
 STAGES = ("convert", "tensors", "inference", "safety", "publish", "total")
+
+
+def guarded(callback: Callable[..., None]) -> Callable[..., None]:
+    """Run a callback so that an unexpected exception stops the robot instead of the node."""
+
+    @functools.wraps(callback)
+    def wrapper(self: PlannerNode, *args: Any) -> None:
+        try:
+            callback(self, *args)
+        except Exception as exc:  # the node must outlive any bug in one callback
+            self.get_logger().error(f"internal error in {callback.__name__}: {exc!r}\n{traceback.format_exc()}")
+            try:
+                self._stop(f"internal error in {callback.__name__}: {exc!r}")
+            except Exception:
+                pass
+
+    return wrapper
 
 
 def default_model_path() -> str:
@@ -401,6 +421,7 @@ class PlannerNode(LifecycleNode):
         self._last_command = np.zeros(3)
         self._goal_reached = False
 
+    @guarded
     def _on_costmap(self, msg: OccupancyGrid) -> None:
         t0 = time.perf_counter()
         try:
@@ -413,6 +434,7 @@ class PlannerNode(LifecycleNode):
         self._grid = Stamped(grid, conv.stamp_to_sec(msg.header.stamp), msg.header.frame_id)
         self._stats.timings["convert"].append((time.perf_counter() - t0) * 1e3)
 
+    @guarded
     def _on_odom(self, msg: Odometry) -> None:
         try:
             pose, vel = conv.odometry_from_msg(msg)
@@ -427,6 +449,7 @@ class PlannerNode(LifecycleNode):
         self._odom = Stamped((pose, vel), stamp, msg.header.frame_id)
         self._input_errors.pop("odom", None)
 
+    @guarded
     def _on_goal(self, msg: PoseStamped) -> None:
         try:
             goal = conv.goal_from_msg(msg)
@@ -464,6 +487,7 @@ class PlannerNode(LifecycleNode):
             return f"goal frame '{goal.frame}' != odometry frame '{odom.frame}' (no TF available)"
         return None
 
+    @guarded
     def _tick(self) -> None:
         t0 = time.perf_counter()
         now = self.get_clock().now().nanoseconds * 1e-9
@@ -525,10 +549,13 @@ class PlannerNode(LifecycleNode):
         wall = time.monotonic()
         if reason != self._last_logged_reason or wall - self._last_log_time > 5.0:  # throttled per reason
             self._last_logged_reason, self._last_log_time = reason, wall
-            quiet = reason in ("goal reached", "no goal", "no costmap received", "no odometry received")
-            (self.get_logger().info if quiet else self.get_logger().warning)(f"not planning: {reason}")
+            if reason in ("goal reached", "no goal", "no costmap received", "no odometry received"):
+                self.get_logger().info(f"not planning: {reason}")
+            else:  # rclpy pins one severity per call site: keep the two calls apart
+                self.get_logger().warning(f"not planning: {reason}")
 
     # ----------------------------------------------------------------- diagnostics
+    @guarded
     def _publish_diagnostics(self) -> None:
         now = self.get_clock().now().nanoseconds * 1e-9
         policy, period = self._policy, 1.0 / self._p("planning_frequency")
