@@ -31,12 +31,11 @@ def footprint_points(radius: float, resolution: float) -> np.ndarray:
 def window_lookup(window: np.ndarray, xy: np.ndarray, resolution: float, outside: float = 0.0) -> np.ndarray:
     """Window costs at robot-frame points [..., 2]; ``outside`` beyond the window."""
     n = window.shape[0]
-    col = np.floor(xy[..., 0] / resolution + n / 2.0).astype(np.int64)
-    row = np.floor(xy[..., 1] / resolution + n / 2.0).astype(np.int64)
-    ok = (col >= 0) & (col < n) & (row >= 0) & (row < n)
-    out = np.full(xy.shape[:-1], outside, dtype=np.float32)
-    out[ok] = window[row[ok], col[ok]]
-    return out
+    padded = np.pad(np.asarray(window, np.float32), 1, constant_values=outside)  # border = outside
+    scale = 1.0 / resolution
+    col = np.clip(np.floor(xy[..., 0] * scale + (n / 2.0 + 1.0)), 0, n + 1).astype(np.intp)
+    row = np.clip(np.floor(xy[..., 1] * scale + (n / 2.0 + 1.0)), 0, n + 1).astype(np.intp)
+    return padded.ravel().take(row * (n + 2) + col)
 
 
 def footprint_costs(

@@ -27,6 +27,9 @@ class WorldConfig:
     kinds: tuple[str, ...] = ("clutter", "walls", "corridor", "dead_end", "mixed")
     goal_distance: tuple[float, float] = (0.5, 4.0)
     start_clearance: float = 0.15  # free space around start and goal beyond the radius (m)
+    # Grid-search path length over straight-line distance allowed between start and goal: a local
+    # planner is meant for goals its window can see a way to (Nav2 feeds it a global path's carrot).
+    max_detour: float = 1.3
 
 
 @dataclass
@@ -137,9 +140,33 @@ def random_world(rng: np.random.Generator, config: WorldConfig = WorldConfig(), 
     return make_world(occ, config.resolution, decay, config, kind=kind)
 
 
+def grid_path_length(passable: np.ndarray, start: tuple[int, int], goal: tuple[int, int],
+                     max_cells: int) -> float:
+    """Length in cells of the shortest 8-connected path through ``passable`` (inf if none within
+    ``max_cells`` wavefront steps). The wavefront is a whole-grid dilation per step, not a cell loop.
+    """
+    reached = np.zeros_like(passable)
+    reached[start] = True
+    dist = np.full(passable.shape, np.inf)
+    dist[start] = 0.0
+    eight = np.ones((3, 3), dtype=bool)
+    for step in range(1, max_cells + 1):
+        grown = ndimage.binary_dilation(reached, structure=eight) & passable
+        new = grown & ~reached
+        if not new.any():
+            break
+        dist[new] = step
+        reached = grown
+        if reached[goal]:
+            break
+    return float(dist[goal])
+
+
 def sample_start_goal(world: World, rng: np.random.Generator, config: WorldConfig = WorldConfig(),
                       tries: int = 500) -> tuple[np.ndarray, np.ndarray] | None:
-    """A collision-free start and goal 0.5–4 m apart, connected through free space (grid search)."""
+    """A collision-free start and goal 0.5–4 m apart, joined through free space by a grid path at
+    most ``max_detour`` times the straight line (chessboard metric).
+    """
     free = world.distance > config.robot_radius + 0.5 * world.resolution + config.start_clearance
     passable = world.distance > config.robot_radius + 0.5 * world.resolution + 0.02
     labels, _ = ndimage.label(passable)
@@ -150,15 +177,16 @@ def sample_start_goal(world: World, rng: np.random.Generator, config: WorldConfi
     r0, c0, r1, c1 = rows[idx[:, 0]], cols[idx[:, 0]], rows[idx[:, 1]], cols[idx[:, 1]]
     d = np.hypot(r1 - r0, c1 - c0) * world.resolution
     ok = (d >= config.goal_distance[0]) & (d <= config.goal_distance[1]) & (labels[r0, c0] == labels[r1, c1])
-    if not ok.any():
-        return None
-    k = int(np.argmax(ok))
-    res = world.resolution
-    start_xy = np.array([(c0[k] + 0.5) * res, (r0[k] + 0.5) * res]) + world.origin
-    goal_xy = np.array([(c1[k] + 0.5) * res, (r1[k] + 0.5) * res]) + world.origin
-    start = np.array([*start_xy, rng.uniform(-np.pi, np.pi)])
-    goal = np.array([*goal_xy, rng.uniform(-np.pi, np.pi)])
-    return start, goal
+    for k in np.flatnonzero(ok)[:20]:  # a few candidate pairs, each one grid search
+        chebyshev = max(abs(int(r1[k] - r0[k])), abs(int(c1[k] - c0[k])))
+        limit = int(np.ceil(config.max_detour * chebyshev)) + 2
+        if grid_path_length(passable, (r0[k], c0[k]), (r1[k], c1[k]), limit) > limit:
+            continue
+        res = world.resolution
+        start_xy = np.array([(c0[k] + 0.5) * res, (r0[k] + 0.5) * res]) + world.origin
+        goal_xy = np.array([(c1[k] + 0.5) * res, (r1[k] + 0.5) * res]) + world.origin
+        return np.array([*start_xy, rng.uniform(-np.pi, np.pi)]), np.array([*goal_xy, rng.uniform(-np.pi, np.pi)])
+    return None
 
 
 def local_costmap(world: World, pose: np.ndarray, size_m: float = 6.0, resolution: float = 0.05,
