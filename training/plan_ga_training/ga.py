@@ -106,10 +106,11 @@ class GAPlanner:
         # the plan ends (or reaches the goal): distance at full speed plus the turn toward the goal.
         end = poses[np.arange(len(poses)), first]  # [P, 3]
         d_end = np.hypot(goal[0] - end[:, 0], goal[1] - end[:, 1])
-        bearing = np.abs(wrap_angle(np.arctan2(goal[1] - end[:, 1], goal[0] - end[:, 0]) - end[:, 2]))
-        turn = np.where(d_end > reached_tol(c, xy_tolerance), bearing, 0.0)
-        if goal_is_final:  # the final heading counts only for the real goal, not a clipped one
-            turn = turn + np.abs(wrap_angle(goal[2] - end[:, 2])) * (d_end <= 2.0 * xy_tolerance)
+        travel = np.arctan2(goal[1] - end[:, 1], goal[0] - end[:, 0])
+        far = d_end > reached_tol(c, xy_tolerance)
+        turn = np.where(far, np.abs(wrap_angle(travel - end[:, 2])), 0.0)
+        if goal_is_final:  # then turn from the travel direction (or where it stands) to the goal heading
+            turn = turn + np.abs(wrap_angle(goal[2] - np.where(far, travel, end[:, 2])))
         ttg = d_end / max(self.limits.max_v_x, 1e-3) + turn / max(self.limits.max_omega, 1e-3)
         arrival = (first + 1) * dt + ttg
         progress = c.w_time * arrival

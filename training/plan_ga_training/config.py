@@ -1,0 +1,160 @@
+"""Training configuration: plain dataclasses with defaults, loaded from YAML and validated.
+
+YAML 1.1 reads ``1e-3`` as a string; every value is converted to its field's type here, so
+numbers always parse as numbers and a typo in a key is an error, not a silent default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from plan_ga_ros.world import WorldConfig
+
+from .episodes import EpisodeConfig
+from .ga import GAConfig
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    episodes: int = 400
+    seed_base: int = 0
+    workers: int = 2
+    out_dir: str = "training/runs/default/data"
+
+
+@dataclass(frozen=True)
+class DaggerConfig:
+    rounds: int = 2
+    episodes: int = 150
+    seed_base: int = 50_000
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 40
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    val_fraction: float = 0.1
+    patience: int = 6
+    lr_patience: int = 3
+    lr_factor: float = 0.5
+    first_step_weight: float = 3.0
+    threads: int = 2
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    episodes: int = 200
+    seed_base: int = 100_000
+    workers: int = 2
+
+
+@dataclass(frozen=True)
+class Config:
+    seed: int = 0
+    run_dir: str = "training/runs/default"
+    inflation_decay: float = 3.0  # recorded in the model metadata; worlds vary it per world
+    world: WorldConfig = field(default_factory=WorldConfig)
+    episode: EpisodeConfig = field(default_factory=EpisodeConfig)
+    ga: GAConfig = field(default_factory=GAConfig)
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    dagger: DaggerConfig = field(default_factory=DaggerConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _convert(tp: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return from_dict(tp, value, where)
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_convert(args[0], v, where) for v in value)
+        if len(args) != len(value):
+            raise ConfigError(f"{where}: expected {len(args)} values, got {len(value)}")
+        return tuple(_convert(a, v, where) for a, v in zip(args, value))
+    try:
+        if tp is bool:
+            if isinstance(value, str):
+                return {"true": True, "false": False}[value.lower()]
+            return bool(value)
+        if tp is int:
+            f = float(value)
+            if f != int(f):
+                raise ValueError
+            return int(f)
+        if tp is float:
+            return float(value)
+        if tp is str:
+            return str(value)
+    except (ValueError, TypeError, KeyError):
+        raise ConfigError(f"{where}: {value!r} is not a valid {tp.__name__}") from None
+    return value
+
+
+def from_dict(cls: type, data: dict[str, Any], where: str = "config") -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; known: {sorted(names)}")
+    return cls(**{k: _convert(hints[k], v, f"{where}.{k}") for k, v in data.items()})
+
+
+def load_config(path: str | Path | None, overrides: list[str] | None = None) -> Config:
+    """Config from YAML (or defaults) with ``section.key=value`` overrides from the command line."""
+    data: dict[str, Any] = {}
+    if path:
+        loaded = yaml.safe_load(Path(path).read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping")
+        data = loaded
+    for item in overrides or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"override {item!r} is not key=value")
+        node = data
+        parts = key.split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = yaml.safe_load(value)
+    cfg = from_dict(Config, data)
+    _validate(cfg)
+    return cfg
+
+
+def _validate(cfg: Config) -> None:
+    checks = [
+        (cfg.dataset.episodes > 0, "dataset.episodes must be > 0"),
+        (cfg.dataset.workers >= 1, "dataset.workers must be >= 1"),
+        (0.0 < cfg.train.val_fraction < 0.5, "train.val_fraction must be in (0, 0.5)"),
+        (cfg.train.lr > 0, "train.lr must be > 0"),
+        (cfg.train.batch_size > 0, "train.batch_size must be > 0"),
+        (cfg.ga.population > cfg.ga.elite, "ga.population must exceed ga.elite"),
+        (cfg.evaluate.seed_base >= cfg.dagger.seed_base + 10 * max(cfg.dagger.episodes, 1)
+         and cfg.dagger.seed_base >= cfg.dataset.seed_base + cfg.dataset.episodes,
+         "seed ranges must be disjoint: dataset < dagger < evaluate"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(message)
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)

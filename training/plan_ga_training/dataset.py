@@ -1,0 +1,121 @@
+"""Closed-loop datasets: GA episodes, and DAgger rounds (the network drives, the GA labels).
+
+One ``.npz`` shard per episode (never pickle) plus a JSON manifest with the config, seeds, counts
+and a content hash. Episodes run in parallel worker processes; existing shards are skipped, so
+an interrupted run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing as mp
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from plan_ga_ros.contract import ModelSpec
+from plan_ga_ros.planner import PlannerConfig
+
+from .config import Config, to_dict
+from .episodes import GAController, PolicyController, make_episode, run_episode
+
+KEYS = ("costmap", "state", "goal", "meta", "label")
+
+
+def planner_config(cfg: Config, spec: ModelSpec) -> PlannerConfig:
+    """The node's planning parameters as the training simulator runs them."""
+    return PlannerConfig(limits=spec.limits, robot_radius=spec.robot_radius,
+                         goal_clip_distance=spec.goal_clip_distance, control_period=cfg.episode.control_period)
+
+
+def model_spec(cfg: Config) -> ModelSpec:
+    return ModelSpec(inflation_decay=cfg.inflation_decay, robot_radius=cfg.world.robot_radius)
+
+
+@dataclass(frozen=True)
+class Job:
+    seed: int
+    path: str
+    cfg: Config
+    model_path: str = ""  # empty: the GA drives; else this ONNX model drives and the GA labels
+
+
+def _run_job(job: Job) -> dict:
+    spec = model_spec(job.cfg)
+    pcfg = planner_config(job.cfg, spec)
+    world, start, goal = make_episode(job.seed, job.cfg.world)
+    ga = GAController(spec, pcfg, job.cfg.ga, seed=job.seed)
+    if job.model_path:
+        from plan_ga_ros.policy import OnnxPolicy
+
+        driver, labeler = PolicyController(OnnxPolicy(job.model_path).run), ga
+    else:
+        driver, labeler = ga, None
+    res = run_episode(world, start, goal, driver, spec, pcfg, job.cfg.episode, labeler=labeler, record=True,
+                      seed=job.seed)
+    s = res.samples
+    tmp = Path(job.path).with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, costmap=np.round(s["costmap"][:, 0] * 100).astype(np.uint8), state=s["state"],
+                        goal=s["goal"], meta=s["meta"], label=s["label"],
+                        result=np.array([res.success, res.collision, res.time, len(s["label"])], np.float64))
+    tmp.rename(job.path)  # a shard exists only when complete
+    return {"seed": job.seed, "success": res.success, "collision": res.collision, "samples": len(s["label"])}
+
+
+def generate(cfg: Config, out_dir: Path, seeds: list[int], prefix: str, model_path: str = "",
+             workers: int | None = None, desc: str = "episodes") -> list[dict]:
+    """Run (or resume) the episodes of ``seeds``; returns per-episode stats of the new ones."""
+    shards = out_dir / "shards"
+    shards.mkdir(parents=True, exist_ok=True)
+    jobs = [Job(s, str(shards / f"{prefix}_{s:06d}.npz"), cfg, model_path) for s in seeds]
+    todo = [j for j in jobs if not Path(j.path).exists()]
+    stats: list[dict] = []
+    n = workers or cfg.dataset.workers
+    with tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc=desc, unit="ep") as bar:
+        if n <= 1:
+            for j in todo:
+                stats.append(_run_job(j))
+                bar.update()
+        else:
+            with mp.get_context("spawn").Pool(n) as pool:
+                for st in pool.imap_unordered(_run_job, todo):
+                    stats.append(st)
+                    bar.update()
+    return stats
+
+
+def write_manifest(cfg: Config, out_dir: Path) -> dict:
+    """manifest.json: config, shards with seeds and counts, and a content hash of all shards."""
+    entries, digest = [], hashlib.sha256()
+    for path in sorted((out_dir / "shards").glob("*.npz")):
+        if path.name.endswith(".tmp.npz"):
+            continue
+        data = path.read_bytes()
+        digest.update(hashlib.sha256(data).digest())
+        with np.load(path) as z:
+            ok, coll, t, count = z["result"]
+        entries.append({"file": path.name, "seed": int(path.stem.split("_")[-1]), "samples": int(count),
+                        "success": bool(ok), "collision": bool(coll), "time": float(t)})
+    manifest = {"config": to_dict(cfg), "shards": entries, "samples": sum(e["samples"] for e in entries),
+                "episodes": len(entries), "content_hash": digest.hexdigest()}
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    return manifest
+
+
+def load(out_dir: Path, files: list[str] | None = None) -> dict[str, np.ndarray]:
+    """All (or the named) shards concatenated; the costmap back in [0, 1] float32 [N, 1, 50, 50]."""
+    paths = [out_dir / "shards" / f for f in files] if files else sorted((out_dir / "shards").glob("*_??????.npz"))
+    parts: dict[str, list] = {k: [] for k in KEYS}
+    for p in paths:
+        with np.load(p) as z:
+            for k in KEYS:
+                parts[k].append(z[k])
+    if not parts["label"]:
+        raise FileNotFoundError(f"no shards in {out_dir / 'shards'}")
+    out = {k: np.concatenate(v) for k, v in parts.items()}
+    out["costmap"] = (out["costmap"].astype(np.float32) / 100.0)[:, None]
+    out["label"] = out["label"].reshape(len(out["label"]), -1)
+    return out

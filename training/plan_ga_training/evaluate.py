@@ -1,0 +1,127 @@
+"""Closed-loop evaluation on held-out worlds: ONNX policy vs GA expert vs naive go-to-goal."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from dataclasses import dataclass
+
+import numpy as np
+from tqdm import tqdm
+
+from .config import Config
+from .dataset import model_spec, planner_config
+from .episodes import GAController, NaiveController, PolicyController, make_episode, run_episode
+
+CONTROLLERS = ("onnx", "ga", "naive")
+
+
+@dataclass(frozen=True)
+class EvalJob:
+    controller: str
+    seed: int
+    cfg: Config
+    model_path: str
+
+
+def _run(job: EvalJob) -> dict:
+    spec = model_spec(job.cfg)
+    pcfg = planner_config(job.cfg, spec)
+    world, start, goal = make_episode(job.seed, job.cfg.world)
+    if job.controller == "onnx":
+        from plan_ga_ros.policy import OnnxPolicy
+
+        policy = OnnxPolicy(job.model_path)
+        spec = policy.spec
+        ctrl = PolicyController(policy.run)
+    elif job.controller == "ga":
+        ctrl = GAController(spec, pcfg, job.cfg.ga, seed=job.seed)
+    else:
+        ctrl = NaiveController(spec, pcfg.limits)
+    r = run_episode(world, start, goal, ctrl, spec, pcfg, job.cfg.episode, seed=job.seed)
+    return {"controller": job.controller, "seed": job.seed, "kind": world.kind, "success": r.success,
+            "collision": r.collision, "timeout": r.timeout, "time": r.time, "path_length": r.path_length,
+            "min_clearance": r.min_clearance, "plan_ms_p50": float(np.median(r.plan_ms)) if r.plan_ms else 0.0,
+            "poses": r.poses[:, :2].round(3).tolist()}
+
+
+def evaluate(cfg: Config, model_path: str, episodes: int, seed: int, controllers=CONTROLLERS,
+             workers: int = 2) -> dict[str, list[dict]]:
+    jobs = [EvalJob(c, seed + i, cfg, model_path) for c in controllers for i in range(episodes)]
+    results: list[dict] = []
+    with tqdm(total=len(jobs), desc="evaluate", unit="ep") as bar:
+        if workers <= 1:
+            for j in jobs:
+                results.append(_run(j))
+                bar.update()
+        else:
+            with mp.get_context("spawn").Pool(workers) as pool:
+                for r in pool.imap_unordered(_run, jobs):
+                    results.append(r)
+                    bar.update()
+    by = {c: sorted((r for r in results if r["controller"] == c), key=lambda r: r["seed"]) for c in controllers}
+    return by
+
+
+def summarise(runs: list[dict]) -> dict:
+    ok = [r for r in runs if r["success"]]
+    n = max(len(runs), 1)
+    return {
+        "episodes": len(runs),
+        "success_rate": len(ok) / n,
+        "collision_rate": sum(r["collision"] for r in runs) / n,
+        "timeout_rate": sum(r["timeout"] for r in runs) / n,
+        "time_to_goal_s": float(np.mean([r["time"] for r in ok])) if ok else None,
+        "path_length_m": float(np.mean([r["path_length"] for r in ok])) if ok else None,
+        "min_clearance_m": float(np.min([r["min_clearance"] for r in runs])) if runs else None,
+        "mean_min_clearance_m": float(np.mean([r["min_clearance"] for r in runs])) if runs else None,
+        "plan_ms_p50": float(np.median([r["plan_ms_p50"] for r in runs])) if runs else None,
+    }
+
+
+def table(summary: dict[str, dict]) -> str:
+    head = f"{'controller':<10}{'success':>9}{'collision':>11}{'timeout':>9}{'time s':>8}{'path m':>8}" \
+           f"{'min clr m':>11}{'plan ms':>9}"
+    lines = [head, "-" * len(head)]
+    fmt = lambda v, f: "—" if v is None else format(v, f)  # noqa: E731
+    for name, s in summary.items():
+        lines.append(f"{name:<10}{s['success_rate']:>9.1%}{s['collision_rate']:>11.1%}{s['timeout_rate']:>9.1%}"
+                     f"{fmt(s['time_to_goal_s'], '>8.1f')}{fmt(s['path_length_m'], '>8.2f')}"
+                     f"{fmt(s['min_clearance_m'], '>11.2f')}{fmt(s['plan_ms_p50'], '>9.2f')}")
+    return "\n".join(lines)
+
+
+def plot_runs(cfg: Config, by: dict[str, list[dict]], path: str, count: int = 6) -> None:
+    """Sample worlds with each controller's driven path, start and goal."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    seeds = [r["seed"] for r in next(iter(by.values()))][:count]
+    cols = min(3, len(seeds))
+    rows = int(np.ceil(len(seeds) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 4.2 * rows), squeeze=False)
+    colours = {"onnx": "tab:blue", "ga": "tab:orange", "naive": "tab:gray"}
+    for ax, seed in zip(axes.ravel(), seeds):
+        world, start, goal = make_episode(seed, cfg.world)
+        ext = [world.origin[0], world.origin[0] + world.costs.shape[1] * world.resolution,
+               world.origin[1], world.origin[1] + world.costs.shape[0] * world.resolution]
+        ax.imshow(world.costs, origin="lower", extent=ext, cmap="Greys", vmin=0, vmax=100)
+        for name, runs in by.items():
+            r = next(r for r in runs if r["seed"] == seed)
+            p = np.asarray(r["poses"])
+            mark = "✓" if r["success"] else ("collision" if r["collision"] else "timeout")
+            ax.plot(p[:, 0], p[:, 1], color=colours.get(name, "k"), lw=1.5, label=f"{name} {mark}")
+        ax.plot(*start[:2], "go", ms=7)
+        ax.plot(*goal[:2], "r*", ms=12)
+        pad = 1.0
+        ax.set_xlim(min(start[0], goal[0]) - 2 - pad, max(start[0], goal[0]) + 2 + pad)
+        ax.set_ylim(min(start[1], goal[1]) - 2 - pad, max(start[1], goal[1]) + 2 + pad)
+        ax.set_title(f"seed {seed} ({world.kind})", fontsize=9)
+        ax.legend(fontsize=7, loc="upper right")
+        ax.set_aspect("equal")
+    for ax in axes.ravel()[len(seeds):]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)

@@ -1,0 +1,64 @@
+"""The planner network: the CNN of the original plan_ga design with state and goal encoders.
+
+Inputs are the raw contract tensors; normalisation and the scaling of the output to the
+velocity limits are part of the graph, so the exported ONNX model takes and returns SI units.
+The pose entries (x, y, θ) of the state are never read: the model is pose-invariant.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from plan_ga_ros.contract import ModelSpec
+
+
+class PlannerNet(nn.Module):
+    def __init__(self, spec: ModelSpec, hidden: int = 256) -> None:
+        super().__init__()
+        self.steps = spec.steps
+        n = spec.window_cells
+        self.costmap_encoder = nn.Sequential(
+            nn.Conv2d(1, 32, kernel_size=5, stride=2, padding=2), nn.ReLU(),
+            nn.Conv2d(32, 64, kernel_size=3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(64, 128, kernel_size=3, stride=2, padding=1), nn.ReLU(),
+            nn.Flatten(),
+        )
+        with torch.no_grad():
+            flat = self.costmap_encoder(torch.zeros(1, 1, n, n)).shape[1]
+        self.costmap_fc = nn.Sequential(nn.Linear(flat, hidden), nn.ReLU())
+        self.state_encoder = nn.Sequential(nn.Linear(6, 64), nn.ReLU())  # velocities + accelerations
+        self.goal_encoder = nn.Sequential(nn.Linear(4 + 2, 64), nn.ReLU())  # dx, dy, cos dθ, sin dθ + meta
+        self.head = nn.Sequential(
+            nn.Linear(hidden + 128, hidden), nn.ReLU(),
+            nn.Linear(hidden, hidden), nn.ReLU(),
+            nn.Linear(hidden, spec.steps * 3),
+        )
+        lim = spec.limits
+        low, high = torch.tensor(lim.velocity_low), torch.tensor(lim.velocity_high)
+        self.register_buffer("out_mid", (high + low) / 2)
+        self.register_buffer("out_half", (high - low) / 2)
+        rates = torch.tensor([max(lim.max_v_x, -lim.min_v_x, 1e-3), max(lim.max_v_y, 1e-3), max(lim.max_omega, 1e-3)])
+        acc = torch.tensor([max(a, 1e-3) for a in lim.acceleration])
+        self.register_buffer("state_scale", torch.cat([rates, acc]))
+        self.register_buffer("goal_scale", torch.tensor(spec.goal_clip_distance))
+        self.register_buffer("meta_scale", torch.tensor([10.0, spec.resolution]))
+
+    def forward(self, costmap: torch.Tensor, robot_state: torch.Tensor, goal: torch.Tensor,
+                metadata: torch.Tensor) -> torch.Tensor:
+        c = self.costmap_fc(self.costmap_encoder(costmap))
+        s = self.state_encoder(robot_state[:, 3:9] / self.state_scale)
+        g = torch.cat([goal[:, :2] / self.goal_scale, torch.cos(goal[:, 2:3]), torch.sin(goal[:, 2:3]),
+                       metadata / self.meta_scale], dim=1)
+        h = self.head(torch.cat([c, s, self.goal_encoder(g)], dim=1))
+        out = self.out_mid + self.out_half * torch.tanh(h.view(-1, self.steps, 3))
+        return out.reshape(-1, self.steps * 3)
+
+    def normalised(self, plan: torch.Tensor) -> torch.Tensor:
+        """Plans [B, steps*3] in SI units → the tanh range, where the loss is measured."""
+        half = torch.clamp(self.out_half, min=1e-6)
+        return ((plan.view(-1, self.steps, 3) - self.out_mid) / half).reshape(plan.shape)
+
+
+def parameter_count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,85 @@
+"""models/MODEL_CARD.md: what the shipped model was trained on, how well it does, where it should not be used."""
+
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+
+from .config import Config, to_dict
+from .evaluate import table
+
+
+def write_model_card(path: Path, cfg: Config, manifest: dict, history: list[dict], summary: dict, info: dict,
+                     prof: dict, elapsed_s: float, config_path: str | None) -> None:
+    shards = manifest["shards"]
+    ga_eps = [s for s in shards if s["file"].startswith("ga_")]
+    dagger_eps = [s for s in shards if s["file"].startswith("dagger")]
+    best = min(history, key=lambda h: h["val"])
+    meta = info["metadata"] or {}
+    onnx, ga = summary.get("onnx", {}), summary.get("ga", {})
+    ratio = (onnx.get("success_rate", 0) / ga["success_rate"]) if ga.get("success_rate") else float("nan")
+    text = f"""# Model card: plan_ga_ros planner
+
+## What it is
+A {info['parameters']:,}-parameter CNN policy (3 conv layers 1→32→64→128, kernels 5/3/3,
+stride 2, a 256-unit layer; state and goal encoders; a head to 60 outputs scaled in-graph by tanh
+to the velocity limits) that imitates a genetic-algorithm planner. Input: a 50×50 robot-centred
+cost window at {meta.get('resolution')} m, body velocities and accelerations, the goal in the robot
+frame clipped to {meta.get('goal_clip_distance')} m, [inflation_decay, resolution]. Output: 20 steps ×
+(v_x, v_y, ω) at dt = {meta.get('dt')} s. Kinematics: {meta.get('kinematics')}; limits: {meta.get('limits')}.
+It ignores the pose entries (x, y, θ) of the state.
+
+## Data
+- {len(ga_eps)} closed-loop GA episodes (seeds from {cfg.dataset.seed_base})
+  and {len(dagger_eps)} DAgger episodes in {cfg.dagger.rounds} rounds (the network drives, the GA
+  labels every visited state); {manifest['samples']:,} samples in all; mirror augmentation in training.
+- Worlds: {cfg.world.size_m} m square, {cfg.world.resolution} m cells, kinds {', '.join(cfg.world.kinds)};
+  Nav2-like inflation (robot radius {cfg.world.robot_radius} m, inflation radius
+  {cfg.world.inflation_radius} m, cost_scaling_factor drawn from {cfg.world.decay_range});
+  start–goal {cfg.world.goal_distance[0]}–{cfg.world.goal_distance[1]} m apart with a grid path at most
+  {cfg.world.max_detour}× the straight line (goals a local planner can see its way to).
+- Content hash: `{manifest['content_hash']}`; git commit `{meta.get('git_commit', '')}`.
+
+## Training
+Config: `{config_path or 'built-in defaults'}`. Best validation loss {best['val']:.5f} (weighted MSE of
+normalised controls) at epoch {best['epoch']} of the last round. Loss curve: `loss.png`.
+
+## Closed-loop evaluation
+{cfg.evaluate.episodes} held-out worlds per controller (seeds {cfg.evaluate.seed_base}…, disjoint from
+training), the same planner core as the node (window, safety layer, acceleration limits), control
+period {cfg.episode.control_period} s, timeout {cfg.episode.max_time} s:
+
+```
+{table(summary)}
+```
+ONNX success / GA success = {ratio:.1%}. Picture: `evaluation.png`.
+
+## Speed (batch 1, one thread, {platform.processor() or platform.machine()})
+ONNX Runtime p50 {prof['onnxruntime']['p50_ms']:.3f} ms, p99 {prof['onnxruntime']['p99_ms']:.3f} ms;
+PyTorch eager p50 {prof.get('pytorch', {}).get('p50_ms', float('nan')):.3f} ms
+(speedup {prof.get('speedup_p50', float('nan')):.1f}×); a full planning tick p99 {prof['tick']['p99_ms']:.2f} ms
+({100 * prof['budget']['20Hz']['fraction']:.1f}% of a 20 Hz period). GA expert p50
+{ga.get('plan_ms_p50', float('nan')):.1f} ms per plan.
+
+## Intended use
+A local planner (controller) for a circular differential-drive robot of radius ≈ {cfg.world.robot_radius} m
+with limits like the above, fed by a Nav2 rolling-window local costmap in the odometry frame and a goal
+(or a carrot from a global path) within a few metres.
+
+## Limits
+- It sees 2.5 m around the robot: dead ends and detours longer than that need a global planner.
+- Trained in simulation on a perfect base with exact odometry; real bases add latency and slip.
+- Different footprints, velocity limits or inflation settings far from training need retraining.
+- Every plan passes the node's safety layer; a rejected plan stops the robot rather than replanning.
+
+Pipeline time: {elapsed_s / 60:.1f} min on this machine ({platform.machine()}, 2 cores).
+
+<details><summary>Full config</summary>
+
+```json
+{json.dumps(to_dict(cfg), indent=1)}
+```
+</details>
+"""
+    path.write_text(text)

@@ -1,0 +1,82 @@
+"""End to end, as a user types it: plan-ga-train pipeline on a tiny config, then each subcommand."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CLI = str(Path(sys.executable).with_name("plan-ga-train"))
+TINY = str(REPO / "training" / "configs" / "tiny.yaml")
+
+
+def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess:
+    out = subprocess.run([CLI, *args], capture_output=True, text=True, timeout=900, cwd=REPO)
+    if ok:
+        assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    return out
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("tiny")
+    run("pipeline", "--config", TINY, "--set", f"run_dir={d}", "--set", f"dataset.out_dir={d / 'data'}")
+    return d
+
+
+def test_pipeline_outputs(run_dir):
+    for name in ("planner.onnx", "planner.pt", "MODEL_CARD.md", "loss.png", "evaluation.png", "evaluation.json",
+                 "history.json", "data/manifest.json"):
+        assert (run_dir / name).is_file(), name
+    manifest = json.loads((run_dir / "data" / "manifest.json").read_text())
+    assert manifest["episodes"] == 4 + 2 and len(manifest["content_hash"]) == 64
+    assert all(s["file"].endswith(".npz") for s in manifest["shards"])
+    assert not list(run_dir.rglob("*.pkl")) and not list(run_dir.rglob("*.pickle"))
+    ev = json.loads((run_dir / "evaluation.json").read_text())
+    assert set(ev) == {"onnx", "ga", "naive"}
+    for s in ev.values():
+        assert {"success_rate", "collision_rate", "timeout_rate", "time_to_goal_s", "path_length_m",
+                "min_clearance_m"} <= set(s)
+
+
+def test_dataset_resumes(run_dir):
+    out = run("dataset", "--config", TINY, "--set", f"run_dir={run_dir}", "--set",
+              f"dataset.out_dir={run_dir / 'data'}")
+    assert "new episodes" not in out.stdout and "6 episodes" in out.stdout
+
+
+def test_verify_inspect_profile_evaluate(run_dir, tmp_path):
+    model, ckpt = str(run_dir / "planner.onnx"), str(run_dir / "planner.pt")
+    out = run("verify", "--config", TINY, "--checkpoint", ckpt, "--model", model, "--data", str(run_dir / "data"))
+    assert "dataset  batch 8" in out.stdout and "verify passed" in out.stdout
+    out = run("inspect", "--model", model)
+    assert "Conv" in out.stdout and "costmap_input" in out.stdout and "schema_version: 1" in out.stdout
+    info = json.loads(run("inspect", "--model", model, "--json").stdout)
+    assert info["ops"]["Conv"] == 3 and info["parameters"] > 1_000_000
+    out = run("profile", "--config", TINY, "--model", model, "--checkpoint", ckpt, "--runs", "50")
+    assert "speedup" in out.stdout and "20Hz" in out.stdout
+    res = tmp_path / "ev.json"
+    run("evaluate", "--config", TINY, "--model", model, "--episodes", "1", "--seed", "100000", "--json", str(res),
+        "--controllers", "onnx,naive", "--workers", "1")
+    assert set(json.loads(res.read_text())) == {"onnx", "naive"}
+    # verify fails (non-zero exit) against a checkpoint that is not the model's
+    import torch
+
+    from plan_ga_ros.contract import ModelSpec
+    from plan_ga_training.model import PlannerNet
+
+    other = tmp_path / "other.pt"
+    torch.save(PlannerNet(ModelSpec()).state_dict(), other)
+    assert run("verify", "--checkpoint", str(other), "--model", model, ok=False).returncode == 1
+
+
+def test_worlds_and_export_commands(tmp_path, run_dir):
+    run("worlds", "--count", "3", "--out", str(tmp_path / "w.png"))
+    assert (tmp_path / "w.png").stat().st_size > 1000
+    out = run("export", "--config", TINY, "--checkpoint", str(run_dir / "planner.pt"), "--out",
+              str(tmp_path / "e.onnx"), "--exporter", "legacy", "--opset", "17")
+    assert "full check passed" in out.stdout
+    bad = run("train", "--set", "train.epochs=abc", ok=False)
+    assert bad.returncode == 2 and "not a valid int" in bad.stderr
