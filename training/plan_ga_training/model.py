@@ -38,8 +38,11 @@ class PlannerNet(nn.Module):
         low, high = torch.tensor(lim.velocity_low), torch.tensor(lim.velocity_high)
         self.register_buffer("out_mid", (high + low) / 2)
         self.register_buffer("out_half", (high - low) / 2)
-        rates = torch.tensor([max(lim.max_v_x, -lim.min_v_x, 1e-3), max(lim.max_v_y, 1e-3), max(lim.max_omega, 1e-3)])
-        acc = torch.tensor([max(a, 1e-3) for a in lim.acceleration])
+        # Linear rates share one scale: a zero lateral limit (diff drive) must not amplify odometry noise.
+        speed = max(lim.max_v_x, -lim.min_v_x, lim.max_v_y, 0.1)
+        lin_acc = max(lim.max_a_x, lim.max_a_y, 0.1)
+        rates = torch.tensor([speed, speed, max(lim.max_omega, 0.1)])
+        acc = torch.tensor([lin_acc, lin_acc, max(lim.max_alpha, 0.1)])
         self.register_buffer("state_scale", torch.cat([rates, acc]))
         self.register_buffer("goal_scale", torch.tensor(spec.goal_clip_distance))
         self.register_buffer("meta_scale", torch.tensor([10.0, spec.resolution]))
