@@ -72,7 +72,10 @@ def nav2_costs(distance: np.ndarray, robot_radius: float, inflation_radius: floa
 def make_world(obstacles: np.ndarray, resolution: float, decay: float, config: WorldConfig = WorldConfig(),
                origin: tuple[float, float] = (0.0, 0.0), kind: str = "") -> World:
     distance = ndimage.distance_transform_edt(~obstacles) * resolution
-    costs = nav2_costs(distance, config.robot_radius, config.inflation_radius, decay)
+    # Inflate from the obstacle cells' edges (not centres): then "inscribed" in the costmap means
+    # exactly "footprint touches an obstacle" in the simulator (like Nav2's footprint_padding).
+    edge = np.where(obstacles, 0.0, distance - 0.5 * resolution)
+    costs = nav2_costs(edge, config.robot_radius, config.inflation_radius, decay)
     return World(obstacles, costs, distance, resolution, origin, decay, config.robot_radius, kind)
 
 
@@ -187,6 +190,17 @@ def sample_start_goal(world: World, rng: np.random.Generator, config: WorldConfi
         goal_xy = np.array([(c1[k] + 0.5) * res, (r1[k] + 0.5) * res]) + world.origin
         return np.array([*start_xy, rng.uniform(-np.pi, np.pi)]), np.array([*goal_xy, rng.uniform(-np.pi, np.pi)])
     return None
+
+
+def make_episode(seed: int, config: WorldConfig = WorldConfig()) -> tuple[World, np.ndarray, np.ndarray]:
+    """The world, start and goal of episode ``seed`` (deterministic; training, evaluation and demo share it)."""
+    rng = np.random.default_rng(seed)
+    for _ in range(50):
+        world = random_world(rng, config)
+        pair = sample_start_goal(world, rng, config)
+        if pair is not None:
+            return world, pair[0], pair[1]
+    raise RuntimeError(f"no valid start/goal for seed {seed}")
 
 
 def local_costmap(world: World, pose: np.ndarray, size_m: float = 6.0, resolution: float = 0.05,

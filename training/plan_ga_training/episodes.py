@@ -17,7 +17,7 @@ from plan_ga_ros.contract import COSTMAP_INPUT, GOAL_INPUT, ModelSpec
 from plan_ga_ros.planner import PlannerConfig, RobotSnapshot, build_inputs, make_safe
 from plan_ga_ros.safety import goal_reached
 from plan_ga_ros.tensors import Grid
-from plan_ga_ros.world import RobotSim, World, WorldConfig, local_costmap, random_world, sample_start_goal
+from plan_ga_ros.world import RobotSim, World, local_costmap, make_episode  # noqa: F401 (re-exported)
 
 from .ga import GAConfig, GAPlanner
 
@@ -100,17 +100,6 @@ class NaiveController:
         v = self.limits.max_v_x * np.clip(dist, 0, 1) * max(np.cos(bearing), 0.0) ** 4 if dist >= 0.1 else 0.0
         w = np.clip(2.0 * turn, -self.limits.max_omega, self.limits.max_omega)
         return np.tile([v, 0.0, w], self.spec.steps)
-
-
-def make_episode(seed: int, world_cfg: WorldConfig = WorldConfig()) -> tuple[World, np.ndarray, np.ndarray]:
-    """The world, start and goal of episode ``seed`` (deterministic)."""
-    rng = np.random.default_rng(seed)
-    for _ in range(50):
-        world = random_world(rng, world_cfg)
-        pair = sample_start_goal(world, rng, world_cfg)
-        if pair is not None:
-            return world, pair[0], pair[1]
-    raise RuntimeError(f"no valid start/goal for seed {seed}")
 
 
 def run_episode(
