@@ -19,7 +19,7 @@ SPEC = ModelSpec()
 def test_constant_controls_follow_the_closed_form_arc(v, w, x, y, th, steps, dt):
     poses = rollout(np.array([x, y, th]), np.tile([v, 0.0, w], (steps, 1)), dt)
     t = np.arange(steps + 1) * dt
-    if w != 0:  # 1 - cos(a) = 2 sin²(a/2) keeps tiny yaw rates accurate
+    if abs(w) > 1e-9:  # 1 - cos(a) = 2 sin²(a/2) keeps tiny yaw rates accurate
         rel_x, rel_y = v / w * np.sin(w * t), v / w * 2 * np.sin(w * t / 2) ** 2
     else:
         rel_x, rel_y = v * t, np.zeros_like(t)
