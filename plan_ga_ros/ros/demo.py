@@ -133,6 +133,10 @@ def _monitor(args: argparse.Namespace, planner: subprocess.Popen, sim: subproces
             if planner.poll() is not None:
                 planner_failed = True
                 break
+            if diag.get("lifecycle_state") in ("configure failed", "unconfigured") and diag.get("load_error"):
+                print(f"planner has no model: {diag['load_error']}", file=sys.stderr)
+                planner_failed = True
+                break
             if sim.poll() is not None and len(results) < args.episodes:
                 end = time.monotonic() + 2.0  # the last latched results may still be in flight
                 while time.monotonic() < end and len(results) < args.episodes:
