@@ -75,6 +75,8 @@ def estimate_acceleration(
     """
     times = np.asarray(times, dtype=np.float64)
     velocities = np.asarray(velocities, dtype=np.float64).reshape(-1, 3)
+    if not (np.isfinite(times).all() and np.isfinite(velocities).all()):
+        raise ValueError("odometry times and velocities must be finite")
     if times.size < 2:
         return np.zeros(3)
     recent = times >= times[-1] - window - 1e-9
@@ -85,7 +87,10 @@ def estimate_acceleration(
     denom = float(np.dot(tc, tc))
     if denom <= 0.0:
         return np.zeros(3)
-    slope = tc @ (v - v.mean(axis=0)) / denom
+    with np.errstate(all="ignore"):
+        slope = tc @ (v - v.mean(axis=0)) / denom
+    if not np.isfinite(slope).all():
+        raise ValueError("odometry times or velocities out of range")
     acc = np.asarray(limits.acceleration)
     return np.clip(slope, -acc, acc)
 

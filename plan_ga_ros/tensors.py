@@ -14,6 +14,19 @@ from .contract import COSTMAP_INPUT, GOAL_INPUT, METADATA_INPUT, STATE_INPUT, Mo
 
 UNKNOWN = -1
 LETHAL = 100
+MAX_COORDINATE = 1e6  # metres; farther poses are rejected (float32 tensors and grid indices stay exact)
+
+
+def check_pose(pose: np.ndarray, what: str) -> np.ndarray:
+    """A finite [..., 3] pose array within ±MAX_COORDINATE; raises ValueError otherwise."""
+    pose = np.asarray(pose, dtype=np.float64)
+    if pose.shape[-1:] != (3,):
+        raise ValueError(f"{what} must have 3 values (x, y, yaw), got shape {pose.shape}")
+    if not np.isfinite(pose).all():
+        raise ValueError(f"{what} is not finite: {pose.tolist()}")
+    if np.abs(pose[..., :2]).max(initial=0.0) > MAX_COORDINATE:
+        raise ValueError(f"{what} is farther than {MAX_COORDINATE:g} m from the origin")
+    return pose
 
 
 @dataclass(frozen=True)
@@ -46,10 +59,11 @@ class Grid:
             raise ValueError(f"grid is empty: width={width} height={height}")
         if width * height > max_cells:
             raise ValueError(f"grid of {width}x{height} cells exceeds max_grid_cells={max_cells}")
-        if not np.isfinite(resolution) or resolution <= 0:
+        if not np.isfinite(resolution) or resolution < 1e-6:
             raise ValueError(f"grid resolution must be positive and finite, got {resolution}")
-        if not all(np.isfinite(origin)):
-            raise ValueError(f"grid origin is not finite: {origin}")
+        if not np.isfinite(resolution * width) or resolution * max(width, height) > MAX_COORDINATE:
+            raise ValueError(f"grid of {width}x{height} cells at {resolution} m is too large")
+        check_pose(np.array(origin, dtype=np.float64), "grid origin")
         flat = np.asarray(flat)
         if flat.size != width * height:
             raise ValueError(
@@ -89,9 +103,7 @@ def costmap_window(
     """
     if not 0.0 <= unknown_cost <= 1.0:
         raise ValueError(f"unknown_cost must be in [0, 1], got {unknown_cost}")
-    x, y, th = (float(v) for v in robot_pose)
-    if not np.isfinite([x, y, th]).all():
-        raise ValueError(f"robot pose is not finite: {robot_pose}")
+    x, y, th = (float(v) for v in check_pose(robot_pose, "robot pose"))
     n, wres = spec.window_cells, spec.resolution
     h, w = grid.data.shape
     res = grid.resolution
@@ -146,13 +158,10 @@ def costmap_window(
 
 def robot_state(pose: np.ndarray, velocity: np.ndarray, acceleration: np.ndarray) -> np.ndarray:
     """[x, y, θ, v_x, v_y, ω, a_x, a_y, α] float32; pose in odom, rates in the robot frame."""
-    out = np.concatenate([np.asarray(pose, float), np.asarray(velocity, float),
-                          np.asarray(acceleration, float)]).astype(np.float32)
-    if out.shape != (9,):
-        raise ValueError(f"robot state needs 3+3+3 values, got {out.shape}")
-    if not np.isfinite(out).all():
-        raise ValueError(f"robot state is not finite: {out}")
-    return out
+    rates = np.concatenate([np.asarray(velocity, float).ravel(), np.asarray(acceleration, float).ravel()])
+    if rates.shape != (6,) or not np.isfinite(rates).all() or np.abs(rates).max() > 1e3:
+        raise ValueError(f"velocity/acceleration must be 3+3 finite values below 1e3, got {rates.tolist()}")
+    return np.concatenate([check_pose(pose, "robot pose"), rates]).astype(np.float32)
 
 
 def wrap_angle(a: np.ndarray | float) -> np.ndarray:
@@ -165,12 +174,10 @@ def goal_relative(robot_pose: np.ndarray, goal_pose: np.ndarray, clip_distance: 
 
     Works on [..., 3] arrays so training can build a whole batch at once.
     """
-    robot_pose = np.asarray(robot_pose, float)
-    goal_pose = np.asarray(goal_pose, float)
-    if not (np.isfinite(robot_pose).all() and np.isfinite(goal_pose).all()):
-        raise ValueError("robot or goal pose is not finite")
-    if not clip_distance > 0:
-        raise ValueError(f"clip_distance must be positive, got {clip_distance}")
+    robot_pose = check_pose(robot_pose, "robot pose")
+    goal_pose = check_pose(goal_pose, "goal pose")
+    if not 0 < clip_distance <= MAX_COORDINATE:
+        raise ValueError(f"clip_distance must be in (0, {MAX_COORDINATE:g}], got {clip_distance}")
     ddx = goal_pose[..., 0] - robot_pose[..., 0]
     ddy = goal_pose[..., 1] - robot_pose[..., 1]
     c, s = np.cos(robot_pose[..., 2]), np.sin(robot_pose[..., 2])
@@ -184,10 +191,9 @@ def goal_relative(robot_pose: np.ndarray, goal_pose: np.ndarray, clip_distance: 
 
 def costmap_metadata(inflation_decay: float, resolution: float) -> np.ndarray:
     """[inflation_decay, resolution] float32, in that order."""
-    out = np.array([inflation_decay, resolution], dtype=np.float32)
-    if not np.isfinite(out).all() or resolution <= 0 or inflation_decay < 0:
+    if not (0 <= inflation_decay <= 1e3 and 1e-6 <= resolution <= 1e3):
         raise ValueError(f"bad costmap metadata: inflation_decay={inflation_decay}, resolution={resolution}")
-    return out
+    return np.array([inflation_decay, resolution], dtype=np.float32)
 
 
 def batch(costmap: np.ndarray, state: np.ndarray, goal: np.ndarray, meta: np.ndarray) -> dict[str, np.ndarray]:

@@ -67,6 +67,8 @@ def odometry_from_msg(msg: Odometry) -> tuple[np.ndarray, np.ndarray]:
     extra = np.array([t.linear.z, t.angular.x, t.angular.y], dtype=np.float64)
     if not (np.isfinite(twist).all() and np.isfinite(extra).all()):
         raise ValueError(f"odometry twist is not finite: {twist.tolist() + extra.tolist()}")
+    if np.abs(twist).max() > 1e3:
+        raise ValueError(f"odometry twist out of range: {twist.tolist()}")
     return pose, twist
 
 
