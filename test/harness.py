@@ -5,6 +5,7 @@ from __future__ import annotations
 import array
 import itertools
 import os
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -70,6 +71,9 @@ class Harness:
 
         from plan_ga_ros.ros.planner_node import PlannerNode
 
+        self.spin_error = ""
+        self.odom_sent = 0
+        self._last_odom_t = time.monotonic()
         self.domain = int(os.environ["ROS_DOMAIN_ID"]) if params is None else next(_domains)
         self.context = Context()
         rclpy.init(context=self.context, domain_id=self.domain)
@@ -101,8 +105,6 @@ class Harness:
         self.executor.add_node(self.node)
         self._spin = threading.Thread(target=self._spin_safe, daemon=True)
         self._spin.start()
-        self._last_odom_t = time.monotonic()
-        self.spin_error = ""
 
     def _spin_safe(self) -> None:
         try:
@@ -147,6 +149,7 @@ class Harness:
         if s.odom_override:
             s.odom_override(msg)
         self.odom_pub.publish(msg)
+        self.odom_sent += 1
 
     def _publish_costmap(self) -> None:
         if self.state.send_costmap and self.state.costmap is not None:
@@ -220,3 +223,32 @@ class Harness:
             self.node.destroy_node()
             rclpy.try_shutdown(context=self.context)
             self._spin.join(timeout=5.0)
+
+
+_external_domains = itertools.count(int(os.environ.get("ROS_DOMAIN_ID", "30")) % 50 * 3 + 80)
+
+
+class ExternalPlanner:
+    """The planner as a separate process (an executable and --ros-args), with a Harness driving it."""
+
+    def __init__(self, command: list[str], env: dict[str, str] | None = None, **harness_kw: Any) -> None:
+        self.domain = str(next(_external_domains))
+        self._saved = os.environ["ROS_DOMAIN_ID"]
+        os.environ["ROS_DOMAIN_ID"] = self.domain
+        self.proc = subprocess.Popen(command, env={**(env or os.environ), "ROS_DOMAIN_ID": self.domain},
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            self.harness = Harness(None, **harness_kw)
+        finally:
+            os.environ["ROS_DOMAIN_ID"] = self._saved
+        self.log = ""
+
+    def close(self) -> str:
+        self.harness.close()
+        self.proc.terminate()
+        try:
+            self.log = self.proc.communicate(timeout=10)[0]
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.log = self.proc.communicate()[0]
+        return self.log

@@ -43,21 +43,19 @@ def test_install_tree(install):
         assert os.access(install / "lib" / "plan_ga_ros" / exe, os.X_OK), exe
 
 
-def test_installed_node_publishes(install, harness_factory):
+def test_installed_node_publishes(install):
     """lib/plan_ga_ros/planner_node --ros-args --params-file share/.../planner.yaml plans over DDS."""
     import numpy as np
+    from harness import ExternalPlanner
 
     env = dict(os.environ, AMENT_PREFIX_PATH=str(install),
                PYTHONPATH=os.pathsep.join([str(install / "lib" / "python3.11" / "site-packages"),
                                            os.environ.get("PYTHONPATH", "")]))
-    env["ROS_DOMAIN_ID"] = str(int(os.environ["ROS_DOMAIN_ID"]) + 100)
-    os.environ["ROS_DOMAIN_ID"], saved = env["ROS_DOMAIN_ID"], os.environ["ROS_DOMAIN_ID"]
     exe = install / "lib" / "plan_ga_ros" / "planner_node"
     params = install / "share" / "plan_ga_ros" / "config" / "planner.yaml"
-    proc = subprocess.Popen([str(exe), "--ros-args", "--params-file", str(params)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    ext = ExternalPlanner([str(exe), "--ros-args", "--params-file", str(params)], env)
+    h = ext.harness
     try:
-        h = harness_factory(None)
         grid = np.zeros((133, 97), np.int8)  # any size and resolution
         grid[:, 80] = 100
         h.set_costmap(grid, 0.07, (-3.0, -4.0, 0.3))
@@ -66,15 +64,13 @@ def test_installed_node_publishes(install, harness_factory):
         h.clear()
         time.sleep(1.0)
         n = len(h.messages("trajectory"))
+        last_traj, last_path = h.messages("trajectory")[-1].msg, h.messages("local_plan")[-1].msg
     finally:
-        os.environ["ROS_DOMAIN_ID"] = saved
-        proc.terminate()
-        log = proc.communicate(timeout=10)[0]
+        log = ext.close()
     assert ok, log
     assert 14 <= n <= 26, f"{n} trajectories in 1 s"
     assert f"{install}/share/plan_ga_ros/models/planner.onnx" in log, log
-    assert len(h.messages("trajectory")[-1].msg.data) == 60
-    assert len(h.messages("local_plan")[-1].msg.poses) == 21
+    assert len(last_traj.data) == 60 and len(last_path.poses) == 21
 
 
 def _calls(tree: ast.AST) -> dict[str, list[ast.Call]]:
