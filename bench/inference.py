@@ -1,0 +1,55 @@
+"""ONNX Runtime vs PyTorch eager on the shipped model at batch 1, interleaved in one run:
+1 and 2 intra-op threads, each graph optimisation level; speedup at p50."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+from common import CHECKPOINT, MODEL, save, stats
+
+from plan_ga_ros.contract import INPUT_NAMES, ModelSpec
+from plan_ga_ros.policy import OnnxPolicy, SessionConfig
+from plan_ga_training.train import load_model
+from plan_ga_training.verify import random_feed
+
+
+@torch.no_grad()
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--runs", type=int, default=3000)
+    args = p.parse_args()
+    spec = OnnxPolicy(str(MODEL)).spec
+    feed = random_feed(spec, 1, 0)
+    tensors = [torch.from_numpy(feed[n]) for n in INPUT_NAMES]
+    model = load_model(CHECKPOINT, ModelSpec(**{**spec.__dict__}))
+    out = {}
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        sessions = {lvl: OnnxPolicy(str(MODEL), SessionConfig(intra_op_num_threads=threads, graph_optimization=lvl,
+                                                               warmup_runs=100))
+                    for lvl in ("disable", "basic", "extended", "all")}
+        for _ in range(100):
+            model(*tensors)
+        times: dict[str, list[float]] = {"pytorch": [], **{f"ort_{k}": [] for k in sessions}}
+        for _ in range(args.runs):  # interleaved: every variant sees the same machine state
+            t = time.perf_counter()
+            model(*tensors)
+            times["pytorch"].append((time.perf_counter() - t) * 1e3)
+            for lvl, s in sessions.items():
+                t = time.perf_counter()
+                s.run(feed)
+                times[f"ort_{lvl}"].append((time.perf_counter() - t) * 1e3)
+        r = {k: stats(v) for k, v in times.items()}
+        r["speedup_p50"] = r["pytorch"]["p50_ms"] / r["ort_all"]["p50_ms"]
+        out[f"{threads}_thread"] = r
+        print(f"{threads} thread(s): " + "  ".join(f"{k} {v['p50_ms']:.3f}/{v['p99_ms']:.3f}" for k, v in r.items()
+                                                   if isinstance(v, dict)) + f"  speedup {r['speedup_p50']:.1f}x")
+    save("inference", {"runs": args.runs, "batch": 1, "results": out})
+    _ = np
+
+
+if __name__ == "__main__":
+    main()
