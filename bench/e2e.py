@@ -8,6 +8,7 @@ odometry pose the plan used, so every trajectory is matched to the exact message
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import threading
 import time
@@ -79,7 +80,9 @@ class Driver(Node):
             self.arrivals.append((t, seq))
 
 
-def measure(frequency: float, seconds: float, odom_rate: float, model: str) -> dict:
+@contextlib.contextmanager
+def planner_and_driver(model: str, frequency: float, odom_rate: float):
+    """A planner process fed by a Driver node spinning in a thread; both torn down on exit."""
     import subprocess
 
     cmd = [sys.executable, "-m", "plan_ga_ros.ros.planner_node", "--ros-args", "-p", f"model_path:={model}",
@@ -89,13 +92,23 @@ def measure(frequency: float, seconds: float, odom_rate: float, model: str) -> d
     node = Driver(odom_rate)
     ex = SingleThreadedExecutor()
     ex.add_node(node)
-    spin = threading.Thread(target=ex.spin, daemon=True)
-    spin.start()
+    threading.Thread(target=ex.spin, daemon=True).start()
     try:
         end = time.monotonic() + 20
         while node.goal_pub.get_subscription_count() == 0 and time.monotonic() < end:
             time.sleep(0.05)
         node.send_goal()
+        yield proc, node
+    finally:
+        ex.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown()
+        proc.terminate()
+        proc.wait(10)
+
+
+def measure(frequency: float, seconds: float, odom_rate: float, model: str) -> dict:
+    with planner_and_driver(model, frequency, odom_rate) as (proc, node):
         end = time.monotonic() + 20
         while len(node.arrivals) < 10 and time.monotonic() < end:
             time.sleep(0.05)
@@ -108,12 +121,6 @@ def measure(frequency: float, seconds: float, odom_rate: float, model: str) -> d
         cpu1, t1 = sum(ps.cpu_times()[:2]), time.perf_counter()
         with node.lock:
             arrivals, sent = list(node.arrivals), dict(node.sent)
-    finally:
-        ex.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown()
-        proc.terminate()
-        proc.wait(10)
     times = np.array([a[0] for a in arrivals])
     latency = [(t - sent[s]) * 1e3 for t, s in arrivals if s in sent]
     intervals = np.diff(times) * 1e3

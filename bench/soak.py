@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
-import threading
 import time
 
 import psutil
@@ -12,31 +10,17 @@ from common import MODEL, loopback_env, save
 
 loopback_env()
 
-import rclpy  # noqa: E402
-from e2e import Driver  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
+from e2e import planner_and_driver  # noqa: E402
 
 
 def main() -> None:
-    import subprocess
-
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--minutes", type=float, default=10.0)
     p.add_argument("--warmup", type=float, default=60.0, help="seconds before the memory baseline")
     p.add_argument("--model", default=str(MODEL))
     args = p.parse_args()
-    cmd = [sys.executable, "-m", "plan_ga_ros.ros.planner_node", "--ros-args", "-p", f"model_path:={args.model}"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    rclpy.init()
-    node = Driver(50.0)
-    ex = SingleThreadedExecutor()
-    ex.add_node(node)
-    threading.Thread(target=ex.spin, daemon=True).start()
     samples = []
-    try:
-        while node.goal_pub.get_subscription_count() == 0:
-            time.sleep(0.05)
-        node.send_goal()
+    with planner_and_driver(args.model, 20.0, 50.0) as (proc, node):
         ps, t0 = psutil.Process(proc.pid), time.monotonic()
         while time.monotonic() - t0 < args.minutes * 60:
             with node.lock:
@@ -45,12 +29,6 @@ def main() -> None:
             samples.append({"t_s": round(time.monotonic() - t0, 1), "rss_mb": ps.memory_info().rss / 2**20,
                             "plans": plans})
             time.sleep(10.0 if args.minutes >= 2 else 2.0)
-    finally:
-        ex.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown()
-        proc.terminate()
-        proc.wait(10)
     base = next((s for s in samples if s["t_s"] >= args.warmup), samples[0])
     after = [s["rss_mb"] for s in samples if s["t_s"] >= base["t_s"]]
     growth = max(after) - base["rss_mb"]

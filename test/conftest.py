@@ -30,6 +30,7 @@ def models(tmp_path, spec):
         wrong_output = om.wrong_output(str(tmp_path / "wrong_output.onnx"), spec)
         wrong_names = om.wrong_input_names(str(tmp_path / "wrong_names.onnx"), spec)
         no_metadata = om.go_to_goal(str(tmp_path / "no_meta.onnx"), spec, metadata=False)
+        wrong_window = om.wrong_window(str(tmp_path / "wrong_window.onnx"), spec)
 
     return Models
 

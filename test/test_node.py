@@ -113,7 +113,7 @@ def test_hot_swap_good_model_and_refuse_bad_ones(harness_factory, models):
     [res] = h.set_params(model_path=models.forward)
     assert res.successful
     assert h.wait_for(lambda: moving(h) and abs(h.last_cmd()[2]) < 1e-9 and h.last_cmd()[0] > 0.35, 5)
-    for bad in (models.wrong_output, models.wrong_names, models.nan, "/nonexistent/model.onnx"):
+    for bad in (models.wrong_output, models.wrong_names, models.wrong_window, models.nan, "/nonexistent/model.onnx"):
         [res] = h.set_params(model_path=bad)
         assert not res.successful and res.reason
         assert h.planner.get_parameter("model_path").value == models.forward

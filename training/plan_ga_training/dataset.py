@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing as mp
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from plan_ga_ros.contract import ModelSpec
 from plan_ga_ros.planner import PlannerConfig
 
 from .config import Config, to_dict
 from .episodes import GAController, PolicyController, make_episode, run_episode
+from .parallel import imap_progress
 
 KEYS = ("costmap", "state", "goal", "meta", "label")
 
@@ -72,19 +71,7 @@ def generate(cfg: Config, out_dir: Path, seeds: list[int], prefix: str, model_pa
     shards.mkdir(parents=True, exist_ok=True)
     jobs = [Job(s, str(shards / f"{prefix}_{s:06d}.npz"), cfg, model_path) for s in seeds]
     todo = [j for j in jobs if not Path(j.path).exists()]
-    stats: list[dict] = []
-    n = workers or cfg.dataset.workers
-    with tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc=desc, unit="ep") as bar:
-        if n <= 1:
-            for j in todo:
-                stats.append(_run_job(j))
-                bar.update()
-        else:
-            with mp.get_context("spawn").Pool(n) as pool:
-                for st in pool.imap_unordered(_run_job, todo):
-                    stats.append(st)
-                    bar.update()
-    return stats
+    return list(imap_progress(_run_job, todo, workers or cfg.dataset.workers, desc, done=len(jobs) - len(todo)))
 
 
 def write_manifest(cfg: Config, out_dir: Path) -> dict:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import multiprocessing as mp
 from dataclasses import dataclass
 
 import numpy as np
-from tqdm import tqdm
 
 from .config import Config
 from .dataset import model_spec, planner_config
 from .episodes import GAController, NaiveController, PolicyController, make_episode, run_episode
+from .parallel import imap_progress
 
 CONTROLLERS = ("onnx", "ga", "naive")
 
@@ -47,17 +46,7 @@ def _run(job: EvalJob) -> dict:
 def evaluate(cfg: Config, model_path: str, episodes: int, seed: int, controllers=CONTROLLERS,
              workers: int = 2) -> dict[str, list[dict]]:
     jobs = [EvalJob(c, seed + i, cfg, model_path) for c in controllers for i in range(episodes)]
-    results: list[dict] = []
-    with tqdm(total=len(jobs), desc="evaluate", unit="ep") as bar:
-        if workers <= 1:
-            for j in jobs:
-                results.append(_run(j))
-                bar.update()
-        else:
-            with mp.get_context("spawn").Pool(workers) as pool:
-                for r in pool.imap_unordered(_run, jobs):
-                    results.append(r)
-                    bar.update()
+    results = list(imap_progress(_run, jobs, workers, "evaluate"))
     by = {c: sorted((r for r in results if r["controller"] == c), key=lambda r: r["seed"]) for c in controllers}
     return by
 
