@@ -36,7 +36,7 @@ def test_publishes_trajectory_path_and_command_at_rate(harness_factory, models):
     h.clear()
     time.sleep(2.0)
     traj = h.messages("trajectory")
-    assert 30 <= len(traj) <= 50, f"{len(traj)} trajectories in 2 s at 20 Hz"
+    assert 28 <= len(traj) <= 52, f"{len(traj)} trajectories in 2 s at 20 Hz"
     msg = traj[-1].msg
     assert [(d.label, d.size) for d in msg.layout.dim] == [("steps", 20), ("controls", 3)]
     controls = np.asarray(msg.data, dtype=np.float64).reshape(20, 3)
@@ -165,3 +165,17 @@ def test_model_without_metadata_loads_with_parameters(harness_factory, models):
     h = planning(harness_factory, models.no_metadata, model_goal_clip_distance=1.0)
     d = h.wait_diag(lambda d: "model_has_metadata" in d)
     assert d["model_has_metadata"] == "False"
+
+
+def test_plan_on_odometry_keeps_the_rate_and_still_stops_on_stale_odometry(harness_factory, models):
+    h = planning(harness_factory, models.go_to_goal, plan_on_odometry=True)
+    h.clear()
+    time.sleep(2.0)
+    n = len(h.messages("trajectory"))
+    assert 28 <= n <= 52, f"{n} trajectories in 2 s at 20 Hz"
+    # Each plan follows an odometry message: the path starts at the pose of the latest odometry.
+    assert h.messages("local_plan")[-1].msg.poses[0].pose.position.x == pytest.approx(0.0)
+    h.state.send_odom = False
+    assert h.wait_for(lambda: stopped(h), 5), "no stop when odometry stopped"
+    d = h.wait_diag(lambda d: "odometry is stale" in d.get("stop_reason", ""))
+    assert "odometry is stale" in d["stop_reason"]

@@ -83,6 +83,9 @@ PARAMETERS: dict[str, tuple[Any, str, Any]] = {
     "graph_optimization": ("all", "ONNX Runtime graph optimisation: disable, basic, extended or all.", None),
     "warmup_runs": (5, "Inference runs at load before planning.", IntegerRange(from_value=0, to_value=1000, step=1)),
     "planning_frequency": (20.0, "Planning timer rate (Hz).", _float(1.0, 500.0)),
+    "plan_on_odometry": (False, "Plan on the first odometry message after each period (phase-locked to "
+                         "planning_frequency): odometry-to-command latency is the compute time only. The timer "
+                         "then only covers missing odometry.", None),
     "costmap_timeout": (1.0, "Costmap older than this (s) stops the robot.", _float(0.01, 60.0)),
     "odom_timeout": (0.5, "Odometry older than this (s) stops the robot.", _float(0.01, 60.0)),
     "xy_goal_tolerance": (0.15, "Goal position tolerance (m).", _float(0.0, 10.0)),
@@ -378,7 +381,7 @@ class PlannerNode(LifecycleNode):
 
     def _start_timer(self) -> None:
         self._stop_timer()
-        self._timer = self.create_timer(1.0 / self._p("planning_frequency"), self._tick)
+        self._timer = self.create_timer(1.0 / self._p("planning_frequency"), self._on_timer)
 
     def _stop_timer(self) -> None:
         if self._timer is not None:
@@ -420,6 +423,7 @@ class PlannerNode(LifecycleNode):
         self._odom_history: collections.deque = collections.deque(maxlen=200)
         self._last_command = np.zeros(3)
         self._goal_reached = False
+        self._next_due = 0.0
 
     @guarded
     def _on_costmap(self, msg: OccupancyGrid) -> None:
@@ -448,6 +452,13 @@ class PlannerNode(LifecycleNode):
         self._odom_history.append((stamp, vel))
         self._odom = Stamped((pose, vel), stamp, msg.header.frame_id)
         self._input_errors.pop("odom", None)
+        if self._active and self._p("plan_on_odometry"):
+            now = self.get_clock().now().nanoseconds * 1e-9
+            if now >= self._next_due:
+                period = 1.0 / self._p("planning_frequency")
+                # Phase-locked: the average rate is exactly planning_frequency; resync after a gap.
+                self._next_due = self._next_due + period if now - self._next_due < period else now + period
+                self._tick()
 
     @guarded
     def _on_goal(self, msg: PoseStamped) -> None:
@@ -488,6 +499,13 @@ class PlannerNode(LifecycleNode):
         return None
 
     @guarded
+    def _on_timer(self) -> None:
+        if self._p("plan_on_odometry"):
+            now = self.get_clock().now().nanoseconds * 1e-9
+            if self._stats.tick_times and now - self._stats.tick_times[-1] < 1.5 / self._p("planning_frequency"):
+                return  # odometry is driving the ticks
+        self._tick()
+
     def _tick(self) -> None:
         t0 = time.perf_counter()
         now = self.get_clock().now().nanoseconds * 1e-9
