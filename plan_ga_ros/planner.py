@@ -27,6 +27,7 @@ class PlannerConfig:
     goal_clip_distance: float = 2.0
     xy_goal_tolerance: float = 0.15
     yaw_goal_tolerance: float = 0.25
+    stateful_goal_checker: bool = True
     costmap_timeout: float = 1.0
     odom_timeout: float = 0.5
     control_period: float = 0.05

@@ -89,5 +89,15 @@ def validate_plan(
 
 def goal_reached(pose: np.ndarray, goal: np.ndarray, xy_tolerance: float, yaw_tolerance: float) -> bool:
     """True when the robot is within both tolerances of the goal (Nav2's simple goal checker)."""
+    return goal_check(pose, goal, xy_tolerance, yaw_tolerance, False, False)[0]
+
+
+def goal_check(pose: np.ndarray, goal: np.ndarray, xy_tolerance: float, yaw_tolerance: float,
+               stateful: bool, xy_latched: bool) -> tuple[bool, bool]:
+    """(reached, xy_latched). Stateful like Nav2's SimpleGoalChecker: once the position is within
+    tolerance it stays accepted, and only the heading is checked (the robot may drift while turning).
+    """
     d = float(np.hypot(goal[0] - pose[0], goal[1] - pose[1]))
-    return d <= xy_tolerance and abs(float(wrap_angle(goal[2] - pose[2]))) <= yaw_tolerance
+    xy_ok = d <= xy_tolerance or (stateful and xy_latched)
+    yaw_ok = abs(float(wrap_angle(goal[2] - pose[2]))) <= yaw_tolerance
+    return xy_ok and yaw_ok, xy_ok and stateful

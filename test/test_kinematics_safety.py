@@ -104,3 +104,14 @@ def test_limits_validate():
         Limits(min_v_x=1.0, max_v_x=0.5)
     with pytest.raises(ValueError):
         Limits(max_omega=-1.0)
+
+
+def test_stateful_goal_checker_latches_position():
+    from plan_ga_ros.safety import goal_check
+
+    goal = np.array([1.0, 0.0, 0.0])
+    reached, latched = goal_check(np.array([1.1, 0.0, 2.0]), goal, 0.15, 0.25, True, False)
+    assert not reached and latched
+    # Drifted to 0.3 m while turning: still accepted once the heading is right (Nav2's stateful checker).
+    assert goal_check(np.array([1.3, 0.0, 0.1]), goal, 0.15, 0.25, True, latched)[0]
+    assert not goal_check(np.array([1.3, 0.0, 0.1]), goal, 0.15, 0.25, False, latched)[0]

@@ -32,7 +32,7 @@ from .. import kinematics
 from ..contract import Limits, ModelSpec
 from ..planner import Plan, PlannerConfig, RobotSnapshot, input_problem, plan_step
 from ..policy import OnnxPolicy, PolicyError, SessionConfig, probe_feed
-from ..safety import goal_reached
+from ..safety import goal_check
 from . import conversions as conv
 
 NODE_NAME = "plan_ga_planner"
@@ -90,6 +90,8 @@ PARAMETERS: dict[str, tuple[Any, str, Any]] = {
     "odom_timeout": (0.5, "Odometry older than this (s) stops the robot.", _float(0.01, 60.0)),
     "xy_goal_tolerance": (0.15, "Goal position tolerance (m).", _float(0.0, 10.0)),
     "yaw_goal_tolerance": (0.25, "Goal heading tolerance (rad).", _float(0.0, math.pi)),
+    "stateful_goal_checker": (True, "Like Nav2's stateful goal checker: once within xy_goal_tolerance, only the "
+                              "heading is checked.", None),
     "robot_radius": (0.2, "Circular footprint radius (m) for the collision check.", _float(0.0, 5.0)),
     "collision_lookahead_time": (1.0, "Rollout time (s) checked for collisions before executing.", _float(0.0, 10.0)),
     "min_v_x": (0.0, "Lowest forward velocity (m/s); negative allows reversing.", _float(-5.0, 5.0)),
@@ -242,6 +244,7 @@ class PlannerNode(LifecycleNode):
             goal_clip_distance=spec.goal_clip_distance,
             xy_goal_tolerance=self._p("xy_goal_tolerance"),
             yaw_goal_tolerance=self._p("yaw_goal_tolerance"),
+            stateful_goal_checker=self._p("stateful_goal_checker"),
             costmap_timeout=self._p("costmap_timeout"),
             odom_timeout=self._p("odom_timeout"),
             control_period=1.0 / self._p("planning_frequency"),
@@ -422,7 +425,7 @@ class PlannerNode(LifecycleNode):
         self._input_errors: dict[str, str] = {}
         self._odom_history: collections.deque = collections.deque(maxlen=200)
         self._last_command = np.zeros(3)
-        self._goal_reached = False
+        self._goal_reached = self._xy_latched = False
         self._next_due = 0.0
 
     @guarded
@@ -471,7 +474,7 @@ class PlannerNode(LifecycleNode):
             return
         self._input_errors.pop("goal", None)
         self._goal = Stamped(goal, conv.stamp_to_sec(msg.header.stamp), msg.header.frame_id)
-        self._goal_reached = False
+        self._goal_reached = self._xy_latched = False
         self.get_logger().info(f"new goal ({goal[0]:.2f}, {goal[1]:.2f}, {goal[2]:.2f}) in "
                                f"'{msg.header.frame_id or '<odom frame>'}'")
 
@@ -518,7 +521,10 @@ class PlannerNode(LifecycleNode):
         if problem:
             return self._stop(problem)
         grid, (pose, vel), goal = self._grid.value, self._odom.value, self._goal.value
-        if goal_reached(pose, goal, self._config.xy_goal_tolerance, self._config.yaw_goal_tolerance):
+        cfg = self._config
+        reached, self._xy_latched = goal_check(pose, goal, cfg.xy_goal_tolerance, cfg.yaw_goal_tolerance,
+                                               cfg.stateful_goal_checker, self._xy_latched)
+        if reached:
             self._goal_reached = True
             self.get_logger().info(f"goal reached at ({pose[0]:.2f}, {pose[1]:.2f}, {pose[2]:.2f})")
             return self._stop("goal reached")

@@ -23,7 +23,7 @@ from rosgraph_msgs.msg import Clock
 from std_msgs.msg import String
 
 from ..contract import Limits
-from ..safety import goal_reached
+from ..safety import goal_check
 from ..world import RobotSim, WorldConfig, local_costmap, make_episode
 from . import conversions as conv
 
@@ -44,6 +44,7 @@ class SimNode(Node):
         self.publish_clock = p("publish_clock", False).value
         self.xy_tol = p("xy_goal_tolerance", 0.15).value
         self.yaw_tol = p("yaw_goal_tolerance", 0.25).value
+        self.stateful = p("stateful_goal_checker", True).value
         self.limits = Limits(max_v_x=p("max_v_x", 0.5).value, max_omega=p("max_omega", 1.5).value,
                              max_a_x=p("max_a_x", 1.0).value, max_alpha=p("max_alpha", 3.0).value)
         self.world_cfg = WorldConfig()
@@ -77,7 +78,7 @@ class SimNode(Node):
         self.seed = self.first_seed + self.episode
         self.world, start, self.goal = make_episode(self.seed, self.world_cfg)
         self.robot = RobotSim(start.copy(), self.limits, noise=self.noise, rng=np.random.default_rng(self.seed))
-        self.start_time, self.goal_sent = self.sim_time, False
+        self.start_time, self.goal_sent, self.xy_latched = self.sim_time, False, False
         self.path = [start[:2].copy()]
         self.min_clearance = float(self.world.clearance(start[:2]))
         self.cmd = np.zeros(3)
@@ -118,10 +119,11 @@ class SimNode(Node):
         clearance = float(self.world.clearance(self.robot.pose[:2]))
         self.min_clearance = min(self.min_clearance, clearance)
         self._publish_odom()
+        reached, self.xy_latched = goal_check(self.robot.pose, self.goal, self.xy_tol, self.yaw_tol,
+                                              self.stateful, self.xy_latched)
         if clearance < 0.0:
             self._finish("collision")
-        elif goal_reached(self.robot.pose, self.goal, self.xy_tol, self.yaw_tol) and \
-                np.abs(self.robot.velocity).max() < 0.05:
+        elif reached and np.abs(self.robot.velocity).max() < 0.05:
             self._finish("success")
         elif self.sim_time - self.start_time > self.episode_timeout:
             self._finish("timeout")

@@ -15,7 +15,7 @@ import numpy as np
 from plan_ga_ros import kinematics
 from plan_ga_ros.contract import COSTMAP_INPUT, GOAL_INPUT, ModelSpec
 from plan_ga_ros.planner import PlannerConfig, RobotSnapshot, build_inputs, make_safe
-from plan_ga_ros.safety import goal_reached
+from plan_ga_ros.safety import goal_check
 from plan_ga_ros.tensors import Grid
 from plan_ga_ros.world import RobotSim, World, local_costmap, make_episode  # noqa: F401 (re-exported)
 
@@ -128,10 +128,11 @@ def run_episode(
     plan_ms: list[float] = []
     min_clear = float(world.clearance(sim.pose[:2]))
     t = 0.0
-    success = collision = False
+    success = collision = latched = False
     while t < cfg.max_time:  # simulated time is sequential
-        if goal_reached(sim.pose, goal, planner_cfg.xy_goal_tolerance, planner_cfg.yaw_goal_tolerance):
-            success = True
+        success, latched = goal_check(sim.pose, goal, planner_cfg.xy_goal_tolerance, planner_cfg.yaw_goal_tolerance,
+                                      planner_cfg.stateful_goal_checker, latched)
+        if success:
             break
         grid: Grid = local_costmap(world, sim.pose, cfg.costmap_size, cfg.costmap_resolution)
         acc = kinematics.estimate_acceleration(np.array(times[-30:]), np.array(vels[-30:]), 0.2,
