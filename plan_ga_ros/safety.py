@@ -57,6 +57,25 @@ def collisions(
     return (fp >= LETHAL_COST) | (centre >= INSCRIBED_COST)
 
 
+def plan_collisions(window: np.ndarray, poses: np.ndarray, spec: ModelSpec, radius: float,
+                    steps: int) -> np.ndarray:
+    """Collision flags [..., steps] for poses [..., 1+, 3] whose first pose is the robot's (the origin).
+
+    Normally a pose collides when ``collisions`` says so. If the robot already starts in collision
+    on the window (max-pooling and re-gridding can put a physically clear robot there), a pose is a
+    collision only when it goes deeper: a higher centre cost, or more footprint points on lethal
+    cells than at the start. Plans that stay or back out are allowed, so the robot is never trapped.
+    """
+    poses = np.asarray(poses, dtype=np.float64)[..., : steps + 1, :]
+    pts = footprint_points(radius, spec.resolution)
+    costs = window_lookup(window, poses[..., None, :2] + pts, spec.resolution)  # [..., T+1, K]
+    centre = costs[..., 0]
+    lethal_points = (costs >= LETHAL_COST).sum(-1)
+    hit = (lethal_points > 0) | (centre >= INSCRIBED_COST)
+    deeper = (centre[..., 1:] > centre[..., :1]) | (lethal_points[..., 1:] > lethal_points[..., :1])
+    return np.where(hit[..., :1], deeper, hit[..., 1:])
+
+
 @dataclass(frozen=True)
 class PlanCheck:
     ok: bool
@@ -71,7 +90,8 @@ def validate_plan(
     radius: float,
     lookahead_time: float,
 ) -> PlanCheck:
-    """Reject non-finite plans and plans whose rollout collides within ``lookahead_time``."""
+    """Reject non-finite plans and plans whose rollout collides within ``lookahead_time``
+    (from a start already in collision: plans that go deeper; see ``plan_collisions``)."""
     controls = np.asarray(controls, dtype=np.float64)
     if controls.shape != (spec.steps, 3):
         return PlanCheck(False, f"plan has shape {controls.shape}, expected ({spec.steps}, 3)",
@@ -80,7 +100,7 @@ def validate_plan(
         return PlanCheck(False, "plan contains non-finite values", np.zeros((spec.steps + 1, 3)))
     rel = rollout(np.zeros(3), controls, spec.dt)
     k = int(np.clip(np.ceil(lookahead_time / spec.dt - 1e-9), 0, spec.steps))
-    hit = collisions(window, rel[1 : k + 1], spec, radius)
+    hit = plan_collisions(window, rel, spec, radius, k)
     if hit.any():
         step = int(np.argmax(hit)) + 1
         return PlanCheck(False, f"plan collides at step {step} (t={step * spec.dt:.1f} s)", rel)

@@ -115,3 +115,34 @@ def test_stateful_goal_checker_latches_position():
     # Drifted to 0.3 m while turning: still accepted once the heading is right (Nav2's stateful checker).
     assert goal_check(np.array([1.3, 0.0, 0.1]), goal, 0.15, 0.25, True, latched)[0]
     assert not goal_check(np.array([1.3, 0.0, 0.1]), goal, 0.15, 0.25, False, latched)[0]
+
+
+def test_a_robot_starting_in_collision_may_back_out_but_not_go_deeper():
+    window = np.zeros((50, 50), np.float32)
+    window[:, 27:] = 0.99  # inscribed band from x = 0.2 m
+    window[:, 28:] = 1.0  # obstacle from x = 0.3 m: the footprint (r 0.2) already touches it... almost
+    window[:, 26] = 0.99  # and the robot centre (x in [0.0, 0.1)) is inside the inscribed band
+    window[:, 25] = 0.99
+    away = np.tile([0.0, 0.0, 0.0], (20, 1))
+    away[:, 2] = 1.5  # turn in place: never deeper
+    assert validate_plan(away, window, SPEC, 0.2, 1.0).ok
+    towards = np.tile([0.3, 0.0, 0.0], (20, 1))
+    check = validate_plan(towards, window, SPEC, 0.2, 1.0)
+    assert not check.ok and "collides" in check.reason
+    # Turn around and drive away (out of the band): accepted.
+    back = np.zeros((20, 3))
+    back[:3, 2] = np.pi / 0.3  # about 180° in 0.3 s (validate_plan does not clip; make_safe would)
+    back[3:, 0] = 0.3
+    assert validate_plan(back, window, SPEC, 0.2, 1.0).ok
+
+
+def test_ga_escapes_from_a_start_in_collision():
+    from plan_ga_training.ga import GAPlanner
+
+    window = np.zeros((50, 50), np.float32)
+    window[:, 25:] = 0.99
+    window[:, 28:] = 1.0
+    plan = GAPlanner(SPEC, SPEC.limits, 0.2, seed=0).plan(window, np.zeros(3), np.array([-1.5, 0.0, 0.0]), 2.0)
+    assert validate_plan(plan, window, SPEC, 0.2, 1.0).ok
+    end = rollout(np.zeros(3), plan, SPEC.dt)[-1]
+    assert abs((end[2] + np.pi) % (2 * np.pi) - np.pi) > np.pi / 2  # it turned around, toward the goal

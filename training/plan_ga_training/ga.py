@@ -89,13 +89,16 @@ class GAPlanner:
              goal_is_final: bool, xy_tolerance: float = 0.15) -> np.ndarray:
         """Cost [P] of plans [P, steps, 3] (lower is better); collisions are a hard penalty."""
         c, dt = self.cfg, self.spec.dt
-        poses = kinematics.rollout(np.zeros(3), controls, dt)[:, 1:]  # [P, T, 3]
-        # The node's validator checks the footprint over the lookahead; beyond it the centre cost
+        full = kinematics.rollout(np.zeros(3), controls, dt)  # [P, T+1, 3], starting at the robot
+        poses = full[:, 1:]
+        # The node's validator (same function) over the lookahead; beyond it the centre cost
         # (inscribed = footprint on an obstacle in an inflated costmap) is enough to steer.
         k = self.lookahead_steps
-        near = safety.collisions(window, poses[:, :k], self.spec, self.radius)
+        near = safety.plan_collisions(window, full, self.spec, self.radius, k)
         centre = safety.window_lookup(window, poses[..., :2], self.spec.resolution)
-        hit = np.concatenate([near, centre[:, k:] >= safety.INSCRIBED_COST], axis=1)
+        start_stuck = safety.window_lookup(window, np.zeros(2), self.spec.resolution) >= safety.INSCRIBED_COST
+        far = (centre[:, k:] > centre[:, :1]) if start_stuck else centre[:, k:] >= safety.INSCRIBED_COST
+        hit = np.concatenate([near, far], axis=1)
         first_hit = np.where(hit.any(1), hit.argmax(1), hit.shape[1])
         collision = c.w_collision * (hit.any(1) * (1.0 + (hit.shape[1] - first_hit) / hit.shape[1]))
         dist = np.hypot(poses[..., 0] - goal[0], poses[..., 1] - goal[1])  # [P, T]
