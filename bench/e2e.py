@@ -81,12 +81,13 @@ class Driver(Node):
 
 
 @contextlib.contextmanager
-def planner_and_driver(model: str, frequency: float, odom_rate: float):
+def planner_and_driver(model: str, frequency: float, odom_rate: float, on_odometry: bool = False):
     """A planner process fed by a Driver node spinning in a thread; both torn down on exit."""
     import subprocess
 
     cmd = [sys.executable, "-m", "plan_ga_ros.ros.planner_node", "--ros-args", "-p", f"model_path:={model}",
-           "-p", f"planning_frequency:={frequency}", "-p", "costmap_timeout:=5.0"]
+           "-p", f"planning_frequency:={frequency}", "-p", "costmap_timeout:=5.0",
+           "-p", f"plan_on_odometry:={'true' if on_odometry else 'false'}"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     rclpy.init()
     node = Driver(odom_rate)
@@ -107,8 +108,8 @@ def planner_and_driver(model: str, frequency: float, odom_rate: float):
         proc.wait(10)
 
 
-def measure(frequency: float, seconds: float, odom_rate: float, model: str) -> dict:
-    with planner_and_driver(model, frequency, odom_rate) as (proc, node):
+def measure(frequency: float, seconds: float, odom_rate: float, model: str, on_odometry: bool = False) -> dict:
+    with planner_and_driver(model, frequency, odom_rate, on_odometry) as (proc, node):
         end = time.monotonic() + 20
         while len(node.arrivals) < 10 and time.monotonic() < end:
             time.sleep(0.05)
@@ -125,7 +126,7 @@ def measure(frequency: float, seconds: float, odom_rate: float, model: str) -> d
     latency = [(t - sent[s]) * 1e3 for t, s in arrivals if s in sent]
     intervals = np.diff(times) * 1e3
     rate = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
-    return {"frequency_hz": frequency, "achieved_hz": rate, "rate_error": rate / frequency - 1.0,
+    return {"mode": "odometry" if on_odometry else "timer", "frequency_hz": frequency, "achieved_hz": rate, "rate_error": rate / frequency - 1.0,
             "jitter_ms_std": float(intervals.std()) if len(intervals) else None,
             "interval": stats(intervals) if len(intervals) else None,
             "odom_to_trajectory": stats(latency) if latency else None,
@@ -140,10 +141,11 @@ def main() -> None:
     p.add_argument("--max-rates", default="50,100,200,400")
     args = p.parse_args()
     out = {}
-    for hz in (10.0, 20.0):
-        out[f"{hz:g}Hz"] = r = measure(hz, args.seconds, args.odom_rate, args.model)
+    for hz, on_odom in ((10.0, False), (20.0, False), (20.0, True)):
+        key = f"{hz:g}Hz" + ("_odometry" if on_odom else "")
+        out[key] = r = measure(hz, args.seconds, args.odom_rate, args.model, on_odom)
         lat = r["odom_to_trajectory"]
-        print(f"{hz:g} Hz: achieved {r['achieved_hz']:.2f} Hz ({100 * r['rate_error']:+.2f}%), jitter "
+        print(f"{key}: achieved {r['achieved_hz']:.2f} Hz ({100 * r['rate_error']:+.2f}%), jitter "
               f"{r['jitter_ms_std']:.2f} ms, odom→trajectory p50 {lat['p50_ms']:.2f} ms p99 {lat['p99_ms']:.2f} ms, "
               f"CPU {100 * r['cpu_share_of_one_core']:.1f}% of a core")
     sustained = {}

@@ -26,7 +26,8 @@ def main() -> int:
     for script, *rest in runs:
         print(f"== {script} {' '.join(rest)}", flush=True)
         failed += subprocess.run([sys.executable, str(HERE / script), *rest], cwd=HERE).returncode != 0
-    print(f"results in {HERE / 'results.json'}")
+    failed += subprocess.run([sys.executable, str(HERE / "report.py")], cwd=HERE).returncode != 0
+    print(f"results in {HERE / 'results.json'}, tables in docs/PERFORMANCE.md")
     return 1 if failed else 0
 
 

@@ -1,0 +1,102 @@
+"""docs/PERFORMANCE.md from bench/results.json: the tables, the machine, the targets, how to reproduce."""
+
+from __future__ import annotations
+
+import json
+
+from common import REPO, RESULTS
+
+
+def _row(name: str, s: dict | None) -> str:
+    return f"| {name} | {s['p50_ms']:.3f} | {s['p99_ms']:.3f} |" if s else f"| {name} | — | — |"
+
+
+def build(r: dict) -> str:
+    m = r.get("machine", {})
+    out = ["# Performance", "",
+           f"Measured on {m.get('cpu', '?')} ({m.get('cores', '?')} cores), Python {m.get('python', '?')}, "
+           f"{m.get('date', '?')}, all figures from one `make bench` run (`bench/results.json`). Reproduce with "
+           "`make bench` (about 20 minutes; `make bench-quick` takes about 3). Medians and p99 of each "
+           "measurement; ratios are computed within the same run.", ""]
+    targets = []
+    if "pipeline" in r:
+        out += ["## One planning tick by stage (`bench/pipeline.py`)", "",
+                f"{r['pipeline']['ticks']} ticks per grid, source grid at 0.05 m, p50 / p99 in ms.", "",
+                "| grid | convert | tensors | inference | safety + rollout | messages | total |",
+                "|---|---|---|---|---|---|---|"]
+        for grid, st in r["pipeline"]["grids"].items():
+            cells = " | ".join(f"{st[k]['p50_ms']:.3f} / {st[k]['p99_ms']:.3f}"
+                               for k in ("convert", "tensors", "inference", "safety", "messages", "total"))
+            out.append(f"| {grid} | {cells} |")
+        p99 = r["pipeline"]["grids"]["200x200"]["total"]["p99_ms"]
+        targets.append(("pipeline p99 at 200×200", "< 2 ms", f"{p99:.2f} ms", p99 < 2.0))
+        out.append("")
+    if "inference" in r:
+        out += ["## ONNX Runtime vs PyTorch eager (`bench/inference.py`)", "",
+                "Batch 1, the shipped model, interleaved runs. p50 / p99 in ms.", "",
+                "| threads | PyTorch | ORT disable | ORT basic | ORT extended | ORT all | speedup (p50) |",
+                "|---|---|---|---|---|---|---|"]
+        for th, st in r["inference"]["results"].items():
+            cells = " | ".join(f"{st[k]['p50_ms']:.3f} / {st[k]['p99_ms']:.3f}"
+                               for k in ("pytorch", "ort_disable", "ort_basic", "ort_extended", "ort_all"))
+            out.append(f"| {th.split('_')[0]} | {cells} | {st['speedup_p50']:.1f}× |")
+        sp = r["inference"]["results"]["1_thread"]["speedup_p50"]
+        targets.append(("ONNX Runtime vs PyTorch, batch 1", "≥ 3×", f"{sp:.1f}×", sp >= 3.0))
+        out.append("")
+    if "ga_vs_nn" in r:
+        g = r["ga_vs_nn"]
+        out += ["## GA expert vs network (`bench/ga_vs_nn.py`)", "", "| planner | p50 ms | p99 ms |", "|---|---|---|",
+                _row("GA expert", g["ga"]), _row("network (ONNX Runtime)", g["network"]), "",
+                f"The network plans **{g['speedup_p50']:.0f}×** faster (p50).", ""]
+    if "e2e" in r:
+        e = r["e2e"]
+        out += ["## Over DDS on loopback (`bench/e2e.py`)", "",
+                "A planner process fed 50 Hz odometry and a 5 Hz costmap by a driver process; latency from an "
+                "odometry message to the trajectory computed from it (matched by a unique pose in each message).", "",
+                "| mode | rate asked | achieved | error | jitter (std) | odom→trajectory p50 / p99 | CPU of one core |",
+                "|---|---|---|---|---|---|---|"]
+        for key, st in e.items():
+            if not isinstance(st, dict) or "achieved_hz" not in st:
+                continue
+            lat = st["odom_to_trajectory"]
+            out.append(f"| {st.get('mode', 'timer')} | {st['frequency_hz']:g} Hz | {st['achieved_hz']:.2f} Hz | "
+                       f"{100 * st['rate_error']:+.2f}% | {st['jitter_ms_std']:.1f} ms | "
+                       f"{lat['p50_ms']:.1f} / {lat['p99_ms']:.1f} ms | {100 * st['cpu_share_of_one_core']:.1f}% |")
+        out += ["", f"Highest sustained planning rate (within 5%): **{e['highest_sustained_hz']:.0f} Hz**.", ""]
+        t20 = e.get("20Hz", {})
+        o20 = e.get("20Hz_odometry", t20)
+        if t20:
+            targets.append(("achieved rate at 20 Hz", "within 1%", f"{100 * t20['rate_error']:+.2f}%",
+                            abs(t20["rate_error"]) <= 0.01))
+            targets.append(("node CPU at 20 Hz", "< 10% of a core", f"{100 * t20['cpu_share_of_one_core']:.1f}%",
+                            t20["cpu_share_of_one_core"] < 0.10))
+            lat = o20["odom_to_trajectory"]["p99_ms"]
+            targets.append(("odometry → trajectory p99 (plan_on_odometry)", "< 10 ms", f"{lat:.1f} ms", lat < 10))
+        targets.append(("sustained planning rate", "≥ 200 Hz", f"{e['highest_sustained_hz']:.0f} Hz",
+                        e["highest_sustained_hz"] >= 200))
+    if "soak" in r:
+        s = r["soak"]
+        out += ["## Soak (`bench/soak.py`)", "",
+                f"{s['minutes']:g} minutes at 20 Hz with inputs streaming: resident memory {s['rss_after_warmup_mb']:.1f} MB "
+                f"after warm-up, largest growth after that **{s['growth_mb']:.2f} MB**; {s['plans_per_s']:.2f} plans/s.",
+                ""]
+        targets.append(("memory growth in the soak", "< 5 MB", f"{s['growth_mb']:.2f} MB", s["growth_mb"] < 5))
+    out += ["## Targets", "", "| target | wanted | measured | met |", "|---|---|---|---|"]
+    out += [f"| {n} | {w} | {v} | {'yes' if ok else '**no**'} |" for n, w, v, ok in targets]
+    return "\n".join(out) + "\n"
+
+
+def main() -> None:
+    r = json.loads(RESULTS.read_text())
+    path = REPO / "docs" / "PERFORMANCE.md"
+    path.parent.mkdir(exist_ok=True)
+    text = build(r)
+    notes = REPO / "docs" / "PERFORMANCE_NOTES.md"
+    if notes.exists():
+        text += "\n" + notes.read_text()
+    path.write_text(text)
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
