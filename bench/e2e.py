@@ -126,7 +126,8 @@ def measure(frequency: float, seconds: float, odom_rate: float, model: str, on_o
     latency = [(t - sent[s]) * 1e3 for t, s in arrivals if s in sent]
     intervals = np.diff(times) * 1e3
     rate = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
-    return {"mode": "odometry" if on_odometry else "timer", "frequency_hz": frequency, "achieved_hz": rate, "rate_error": rate / frequency - 1.0,
+    return {"mode": "odometry" if on_odometry else "timer", "frequency_hz": frequency, "achieved_hz": rate,
+            "rate_error": rate / frequency - 1.0,
             "jitter_ms_std": float(intervals.std()) if len(intervals) else None,
             "interval": stats(intervals) if len(intervals) else None,
             "odom_to_trajectory": stats(latency) if latency else None,

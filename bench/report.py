@@ -55,7 +55,7 @@ def build(r: dict) -> str:
                 "odometry message to the trajectory computed from it (matched by a unique pose in each message).", "",
                 "| mode | rate asked | achieved | error | jitter (std) | odom→trajectory p50 / p99 | CPU of one core |",
                 "|---|---|---|---|---|---|---|"]
-        for key, st in e.items():
+        for st in e.values():
             if not isinstance(st, dict) or "achieved_hz" not in st:
                 continue
             lat = st["odom_to_trajectory"]
@@ -77,8 +77,9 @@ def build(r: dict) -> str:
     if "soak" in r:
         s = r["soak"]
         out += ["## Soak (`bench/soak.py`)", "",
-                f"{s['minutes']:g} minutes at 20 Hz with inputs streaming: resident memory {s['rss_after_warmup_mb']:.1f} MB "
-                f"after warm-up, largest growth after that **{s['growth_mb']:.2f} MB**; {s['plans_per_s']:.2f} plans/s.",
+                f"{s['minutes']:g} minutes at 20 Hz with inputs streaming: resident memory "
+                f"{s['rss_after_warmup_mb']:.1f} MB after warm-up, largest growth after that "
+                f"**{s['growth_mb']:.2f} MB**; {s['plans_per_s']:.2f} plans/s.",
                 ""]
         targets.append(("memory growth in the soak", "< 5 MB", f"{s['growth_mb']:.2f} MB", s["growth_mb"] < 5))
     out += ["## Targets", "", "| target | wanted | measured | met |", "|---|---|---|---|"]
