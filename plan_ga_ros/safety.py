@@ -63,16 +63,22 @@ def plan_collisions(window: np.ndarray, poses: np.ndarray, spec: ModelSpec, radi
 
     Normally a pose collides when ``collisions`` says so. If the robot already starts in collision
     on the window (max-pooling and re-gridding can put a physically clear robot there), a pose is a
-    collision only when it goes deeper: a higher centre cost, or more footprint points on lethal
-    cells than at the start. Plans that stay or back out are allowed, so the robot is never trapped.
+    collision when it comes closer to any lethal window cell than the start was, or its centre enters
+    a lethal cell: the robot may turn or back out, never go deeper, and is never trapped.
     """
     poses = np.asarray(poses, dtype=np.float64)[..., : steps + 1, :]
-    pts = footprint_points(radius, spec.resolution)
-    costs = window_lookup(window, poses[..., None, :2] + pts, spec.resolution)  # [..., T+1, K]
-    centre = costs[..., 0]
-    lethal_points = (costs >= LETHAL_COST).sum(-1)
-    hit = (lethal_points > 0) | (centre >= INSCRIBED_COST)
-    deeper = (centre[..., 1:] > centre[..., :1]) | (lethal_points[..., 1:] > lethal_points[..., :1])
+    hit = collisions(window, poses, spec, radius)
+    if not np.any(hit[..., 0]):
+        return hit[..., 1:]
+    rows, cols = np.nonzero(window >= LETHAL_COST)
+    n = window.shape[0]
+    lethal = np.stack([(cols - (n - 1) / 2.0) * spec.resolution, (rows - (n - 1) / 2.0) * spec.resolution], -1)
+    if lethal.size == 0:
+        return np.zeros(hit[..., 1:].shape, dtype=bool)
+    # Distance from each pose's centre to the nearest lethal cell centre (only for stuck starts).
+    d = np.sqrt(((poses[..., None, :2] - lethal) ** 2).sum(-1)).min(-1)  # [..., T+1]
+    centre_lethal = window_lookup(window, poses[..., :2], spec.resolution) >= LETHAL_COST
+    deeper = (d[..., 1:] < d[..., :1] - 0.01) | centre_lethal[..., 1:]
     return np.where(hit[..., :1], deeper, hit[..., 1:])
 
 

@@ -53,10 +53,27 @@ class World:
         row = np.clip(np.floor((xy[..., 1] - self.origin[1]) / self.resolution), 0, self.costs.shape[0] - 1)
         return row.astype(np.int64), col.astype(np.int64)
 
-    def clearance(self, xy: np.ndarray) -> np.ndarray:
-        """Gap (m) between the robot disc at ``xy`` [..., 2] and the nearest obstacle; < 0 is a collision."""
+    def clearance(self, xy: np.ndarray) -> float:
+        """Gap (m) between the robot disc centred at ``xy`` [2] and the nearest obstacle cell (a square);
+        negative is a collision. Exact near obstacles; beyond them a distance-transform lower bound."""
+        xy = np.asarray(xy, dtype=np.float64)
+        res = self.resolution
         row, col = self.cell_of(xy)
-        return self.distance[row, col] - 0.5 * self.resolution - self.robot_radius
+        approx = self.distance[row, col] - res / np.sqrt(2.0)  # centre-to-centre minus the half diagonal
+        reach = self.robot_radius + 2.0 * res
+        if approx - res / np.sqrt(2.0) > reach:
+            return float(approx - self.robot_radius)
+        k = int(np.ceil(reach / res)) + 1
+        h, w = self.obstacles.shape
+        r0, r1, c0, c1 = max(row - k, 0), min(row + k + 1, h), max(col - k, 0), min(col + k + 1, w)
+        rr, cc = np.nonzero(self.obstacles[r0:r1, c0:c1])
+        if rr.size == 0:
+            return float(approx - self.robot_radius)
+        cx = self.origin[0] + (cc + c0 + 0.5) * res
+        cy = self.origin[1] + (rr + r0 + 0.5) * res
+        dx = np.maximum(np.abs(xy[0] - cx) - res / 2.0, 0.0)
+        dy = np.maximum(np.abs(xy[1] - cy) - res / 2.0, 0.0)
+        return float(np.hypot(dx, dy).min() - self.robot_radius)
 
 
 def nav2_costs(distance: np.ndarray, robot_radius: float, inflation_radius: float, decay: float) -> np.ndarray:

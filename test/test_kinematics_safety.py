@@ -146,3 +146,15 @@ def test_ga_escapes_from_a_start_in_collision():
     assert validate_plan(plan, window, SPEC, 0.2, 1.0).ok
     end = rollout(np.zeros(3), plan, SPEC.dt)[-1]
     assert abs((end[2] + np.pi) % (2 * np.pi) - np.pi) > np.pi / 2  # it turned around, toward the goal
+
+
+def test_world_clearance_is_exact_to_the_obstacle_square():
+    from plan_ga_ros.world import make_world
+
+    occ = np.zeros((40, 40), bool)
+    occ[20, 20] = True  # the square [1.0, 1.05] x [1.0, 1.05]
+    world = make_world(occ, 0.05, 3.0)
+    assert world.clearance(np.array([0.75, 1.025])) == pytest.approx(0.05)  # 0.25 to the face, radius 0.2
+    corner = 1.0 - 0.3 / np.sqrt(2)
+    assert world.clearance(np.array([corner, corner])) == pytest.approx(0.1)  # 0.3 to the corner
+    assert world.clearance(np.array([1.025, 1.1])) < 0  # touching

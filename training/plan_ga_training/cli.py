@@ -230,23 +230,40 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     summary = _evaluate(cfg, str(onnx_path), cfg.evaluate.episodes, cfg.evaluate.seed_base,
                         str(run / "evaluation.json"), str(run / "evaluation.png"), cfg.evaluate.workers,
                         ("onnx", "ga", "naive"))
-    from .inspect_model import inspect
-    from .model_card import write_model_card
     from .profile import profile
     from .train import load_model
 
+    del summary  # written to evaluation.json, which the card reads
     prof = profile(str(onnx_path), load_model(ckpt, _spec(cfg)), _spec(cfg), 500)
     (run / "profile.json").write_text(json.dumps(prof, indent=1))
     elapsed = time.time() - t0
+    (run / "pipeline.json").write_text(json.dumps({"minutes": elapsed / 60, "config": args.config}))
+    _card(cfg, run, args.install)
+    print(f"pipeline finished in {elapsed / 60:.1f} min")
+    return 0
+
+
+def _card(cfg: Config, run: Path, install: bool) -> None:
+    """MODEL_CARD.md from a run directory's manifest, history, evaluation and profile; optionally install."""
+    from .inspect_model import inspect
+    from .model_card import write_model_card
+
+    data = Path(cfg.dataset.out_dir)
+    meta = json.loads((run / "pipeline.json").read_text()) if (run / "pipeline.json").exists() else {}
     write_model_card(run / "MODEL_CARD.md", cfg, json.loads((data / "manifest.json").read_text()),
-                     json.loads((run / "history.json").read_text()), summary, inspect(str(onnx_path)), prof, elapsed,
-                     args.config)
-    if args.install:
+                     json.loads((run / "history.json").read_text()), json.loads((run / "evaluation.json").read_text()),
+                     inspect(str(run / "planner.onnx")), json.loads((run / "profile.json").read_text()),
+                     60 * meta.get("minutes", float("nan")), meta.get("config"))
+    if install:
         models = REPO / "models"
         for name in ("planner.onnx", "planner.pt", "MODEL_CARD.md", "evaluation.png", "loss.png"):
             shutil.copy(run / name, models / name)
         print(f"installed the model into {models}")
-    print(f"pipeline finished in {elapsed / 60:.1f} min")
+
+
+def cmd_model_card(args: argparse.Namespace) -> int:
+    cfg = _cfg(args)
+    _card(cfg, Path(args.run or cfg.run_dir), args.install)
     return 0
 
 
@@ -322,6 +339,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, default=2)
     s.add_argument("--controllers", default="onnx,ga,naive")
     s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("model-card", parents=[common], help="write MODEL_CARD.md for a run directory")
+    s.add_argument("--run", default=None, help="run directory (default: the config's run_dir)")
+    s.add_argument("--install", action="store_true", help="copy the model, card and pictures into models/")
+    s.set_defaults(func=cmd_model_card)
 
     s = sub.add_parser("pipeline", parents=[common], help="the whole pipeline (make train)")
     s.add_argument("--install", action="store_true", help="copy the results into models/")
