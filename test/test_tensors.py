@@ -77,7 +77,8 @@ def test_finer_source_never_loses_an_obstacle(robot, res, oyaw, seed):
     world = origin_xy + gc @ np.array([[np.cos(oyaw), np.sin(oyaw)], [-np.sin(oyaw), np.cos(oyaw)]])
     rel = to_robot_frame(robot, world)
     col, row = window_index(rel).T
-    inside = (col >= 0) & (col < N) & (row >= 0) & (row < N)
+    on_edge = np.any(np.abs(rel / WRES - np.round(rel / WRES)) < 1e-6, axis=1)  # belongs to either cell
+    inside = (col >= 0) & (col < N) & (row >= 0) & (row < N) & ~on_edge
     assert np.all(window[row[inside], col[inside]] == 1.0)
 
 
@@ -162,3 +163,13 @@ def test_state_and_metadata():
     with pytest.raises(ValueError):
         costmap_metadata(3.0, 0.0)
     assert wrap_angle(3 * np.pi) == pytest.approx(-np.pi)
+
+
+def test_obstacle_on_the_robot_position_regression():
+    """Found by hypothesis: an odd-sized grid centred on the robot puts a cell centre on a window corner."""
+    res, size = 0.07630490224961788, 79
+    data = np.zeros((size, size), np.int8)
+    data[39, 39] = 100
+    half = size * res / 2
+    window = costmap_window(Grid(data, res, (-half, 8.0 - half, 0.0)), np.array([0.0, 8.0, 0.0]), SPEC)
+    assert window[24:26, 24:26].max() == 1.0  # one of the four cells around the robot
