@@ -9,6 +9,12 @@ os.environ.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
 sys.path.insert(0, os.path.dirname(__file__))
 
 import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+# CI runs a fixed, reproducible set of examples; local runs keep exploring new ones.
+settings.register_profile("ci", derandomize=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 from plan_ga_ros.contract import ModelSpec  # noqa: E402
 
