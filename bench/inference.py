@@ -6,11 +6,10 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
 import torch
 from common import CHECKPOINT, MODEL, save, stats
 
-from plan_ga_ros.contract import INPUT_NAMES, ModelSpec
+from plan_ga_ros.contract import INPUT_NAMES
 from plan_ga_ros.policy import OnnxPolicy, SessionConfig
 from plan_ga_training.train import load_model
 from plan_ga_training.verify import random_feed
@@ -24,7 +23,7 @@ def main() -> None:
     spec = OnnxPolicy(str(MODEL)).spec
     feed = random_feed(spec, 1, 0)
     tensors = [torch.from_numpy(feed[n]) for n in INPUT_NAMES]
-    model = load_model(CHECKPOINT, ModelSpec(**{**spec.__dict__}))
+    model = load_model(CHECKPOINT, spec)
     out = {}
     for threads in (1, 2):
         torch.set_num_threads(threads)
@@ -48,7 +47,6 @@ def main() -> None:
         print(f"{threads} thread(s): " + "  ".join(f"{k} {v['p50_ms']:.3f}/{v['p99_ms']:.3f}" for k, v in r.items()
                                                    if isinstance(v, dict)) + f"  speedup {r['speedup_p50']:.1f}x")
     save("inference", {"runs": args.runs, "batch": 1, "results": out})
-    _ = np
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ from plan_ga_ros.contract import COSTMAP_INPUT
 from plan_ga_ros.planner import PlannerConfig, RobotSnapshot, build_inputs, make_safe
 from plan_ga_ros.policy import OnnxPolicy
 from plan_ga_ros.ros import conversions as conv
-from plan_ga_ros.world import WorldConfig, make_episode
 
 
 def grid_message(cells: int, seed: int = 0) -> OccupancyGrid:
@@ -82,7 +81,6 @@ def main() -> None:
         print(f"{cells:>5}x{cells:<5} " + "  ".join(f"{k} {v['p50_ms']:.3f}/{v['p99_ms']:.3f}" for k, v in r.items())
               + "  (p50/p99 ms)")
     save("pipeline", {"ticks": args.ticks, "grids": out})
-    _ = make_episode, WorldConfig  # the same worlds as training are available for custom runs
 
 
 if __name__ == "__main__":

@@ -191,6 +191,7 @@ class PlannerNode(LifecycleNode):
                           IntegerRange(from_value=1, to_value=1000, step=1))
 
         self._policy: OnnxPolicy | None = None
+        self._pending_policy: OnnxPolicy | None = None  # validated by the set callback, swapped after
         self._config = PlannerConfig()
         self._spec = ModelSpec()
         self._load_error = ""
@@ -295,9 +296,8 @@ class PlannerNode(LifecycleNode):
 
     def _after_set_parameters(self, params: list) -> None:
         names = {p.name for p in params}
-        pending = getattr(self, "_pending_policy", None)
+        pending, self._pending_policy = self._pending_policy, None
         if pending is not None:
-            self._pending_policy = None
             self._policy, self._spec, self._load_error = pending, pending.spec, ""
             self.get_logger().info(f"hot-swapped model to {pending.path} ({pending.providers[0]})")
         if self._policy is not None:

@@ -63,6 +63,7 @@ class SimNode(Node):
         self.episode = -1
         self.cmd, self.cmd_time = np.zeros(3), -1e9
         self.done = False
+        self.done_at = 0.0  # monotonic time of the last episode's end
         self._next_episode()
         # Physics and sensors run on wall-clock timers: the simulator is the clock's source.
         self.create_timer(1.0 / self.physics_rate, self._step, clock=rclpy.clock.Clock())
@@ -72,7 +73,7 @@ class SimNode(Node):
     def _next_episode(self) -> None:
         self.episode += 1
         if self.episode >= self.episodes:
-            self.done = True
+            self.done, self.done_at = True, time.monotonic()
             self.get_logger().info("all episodes done")
             return
         self.seed = self.first_seed + self.episode
@@ -172,20 +173,14 @@ def main(args: list[str] | None = None) -> None:
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
-        while rclpy.ok() and not (node.done and _drained(node)):
+        # Keep serving the latched results for a moment after the last episode.
+        while rclpy.ok() and not (node.done and time.monotonic() - node.done_at > 1.0):
             executor.spin_once(timeout_sec=0.1)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
-
-
-def _drained(node: SimNode, linger: float = 1.0) -> bool:
-    """Keep serving the latched results for a moment after the last episode."""
-    if not hasattr(node, "_done_at"):
-        node._done_at = time.monotonic()
-    return time.monotonic() - node._done_at > linger
 
 
 if __name__ == "__main__":

@@ -227,13 +227,12 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     _export(cfg, ckpt, onnx_path, data, "dynamo", 18)
     if not _verify(cfg, ckpt, onnx_path, data):
         return 1
-    summary = _evaluate(cfg, str(onnx_path), cfg.evaluate.episodes, cfg.evaluate.seed_base,
+    _evaluate(cfg, str(onnx_path), cfg.evaluate.episodes, cfg.evaluate.seed_base,
                         str(run / "evaluation.json"), str(run / "evaluation.png"), cfg.evaluate.workers,
                         ("onnx", "ga", "naive"))
     from .profile import profile
     from .train import load_model
 
-    del summary  # written to evaluation.json, which the card reads
     prof = profile(str(onnx_path), load_model(ckpt, _spec(cfg)), _spec(cfg), 500)
     (run / "profile.json").write_text(json.dumps(prof, indent=1))
     elapsed = time.time() - t0

@@ -18,7 +18,7 @@ from plan_ga_ros.contract import ModelSpec
 from plan_ga_ros.planner import PlannerConfig
 
 from .config import Config, to_dict
-from .episodes import GAController, PolicyController, make_episode, run_episode
+from .episodes import GAController, PolicyController, load_onnx_policy, make_episode, run_episode
 from .parallel import imap_progress
 
 KEYS = ("costmap", "state", "goal", "meta", "label")
@@ -48,9 +48,7 @@ def _run_job(job: Job) -> dict:
     world, start, goal = make_episode(job.seed, job.cfg.world)
     ga = GAController(spec, pcfg, job.cfg.ga, seed=job.seed)
     if job.model_path:
-        from plan_ga_ros.policy import OnnxPolicy
-
-        driver, labeler = PolicyController(OnnxPolicy(job.model_path).run), ga
+        driver, labeler = PolicyController(load_onnx_policy(job.model_path).run), ga
     else:
         driver, labeler = ga, None
     res = run_episode(world, start, goal, driver, spec, pcfg, job.cfg.episode, labeler=labeler, record=True,

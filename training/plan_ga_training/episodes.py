@@ -7,6 +7,7 @@ the first command is executed.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -69,6 +70,14 @@ class GAController:
         goal = feed[GOAL_INPUT][0].astype(np.float64)
         return self.ga.plan(window, robot.velocity, goal, self.cfg.goal_clip_distance,
                             xy_tolerance=self.cfg.xy_goal_tolerance).ravel()
+
+
+@functools.lru_cache(maxsize=2)
+def load_onnx_policy(path: str):
+    """One loaded, warmed-up session per model per worker process (episodes reuse it)."""
+    from plan_ga_ros.policy import OnnxPolicy
+
+    return OnnxPolicy(path)
 
 
 class PolicyController:

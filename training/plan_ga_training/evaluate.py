@@ -8,7 +8,7 @@ import numpy as np
 
 from .config import Config
 from .dataset import model_spec, planner_config
-from .episodes import GAController, NaiveController, PolicyController, make_episode, run_episode
+from .episodes import GAController, NaiveController, PolicyController, load_onnx_policy, make_episode, run_episode
 from .parallel import imap_progress
 
 CONTROLLERS = ("onnx", "ga", "naive")
@@ -27,9 +27,7 @@ def _run(job: EvalJob) -> dict:
     pcfg = planner_config(job.cfg, spec)
     world, start, goal = make_episode(job.seed, job.cfg.world)
     if job.controller == "onnx":
-        from plan_ga_ros.policy import OnnxPolicy
-
-        policy = OnnxPolicy(job.model_path)
+        policy = load_onnx_policy(job.model_path)
         spec = policy.spec
         ctrl = PolicyController(policy.run)
     elif job.controller == "ga":
