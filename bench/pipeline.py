@@ -46,6 +46,7 @@ def run(cells: int, ticks: int, policy: OnnxPolicy) -> dict:
     times: dict[str, list[float]] = {k: [] for k in ("convert", "tensors", "inference", "safety", "messages",
                                                       "total")}
     rng = np.random.default_rng(1)
+    path_buffer = conv.PathBuffer()  # as the node does
     for _ in range(ticks):
         odom.pose.pose.position.x, odom.pose.pose.position.y = rng.uniform(-0.5, 0.5, 2)
         t0 = time.perf_counter()
@@ -60,7 +61,7 @@ def run(cells: int, ticks: int, policy: OnnxPolicy) -> dict:
         path = kinematics.compose(pose, check.relative_poses)
         t4 = time.perf_counter()
         conv.trajectory_msg(controls.astype(np.float32))
-        conv.path_msg(path, "odom", 0.0, spec.dt)
+        path_buffer.fill(path, "odom", 0.0, spec.dt)
         conv.twist_msg(controls[0])
         t5 = time.perf_counter()
         for k, a, b in (("convert", t0, t1), ("tensors", t1, t2), ("inference", t2, t3), ("safety", t3, t4),

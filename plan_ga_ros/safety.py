@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,9 +16,15 @@ INSCRIBED_COST = 0.99  # OccupancyGrid 99: the robot centre here puts the footpr
 
 
 def footprint_points(radius: float, resolution: float) -> np.ndarray:
-    """Sample points [K, 2] covering a disc of ``radius`` densely enough for a grid of ``resolution``."""
+    """Sample points [K, 2] covering a disc of ``radius`` densely enough for a grid of ``resolution``
+    (read-only; cached, the same few footprints are checked every tick)."""
     if not (np.isfinite(radius) and radius >= 0 and resolution > 0):
         raise ValueError(f"bad footprint radius {radius} or resolution {resolution}")
+    return _footprint_points(float(radius), float(resolution))
+
+
+@functools.lru_cache(maxsize=16)
+def _footprint_points(radius: float, resolution: float) -> np.ndarray:
     pts = [np.zeros((1, 2))]
     rings = max(int(np.ceil(radius / (0.5 * resolution))), 1) if radius > 0 else 0
     for k in range(1, rings + 1):  # a handful of rings, not cells
@@ -25,7 +32,9 @@ def footprint_points(radius: float, resolution: float) -> np.ndarray:
         m = max(int(np.ceil(2 * np.pi * r / (0.5 * resolution))), 6)
         a = np.linspace(0.0, 2 * np.pi, m, endpoint=False)
         pts.append(np.stack([r * np.cos(a), r * np.sin(a)], axis=-1))
-    return np.concatenate(pts)
+    out = np.concatenate(pts)
+    out.flags.writeable = False
+    return out
 
 
 def window_lookup(window: np.ndarray, xy: np.ndarray, resolution: float, outside: float = 0.0) -> np.ndarray:

@@ -6,6 +6,7 @@ two ways. All functions are pure numpy; none loops over cells.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,17 +75,25 @@ class Grid:
 
 
 def window_cell_centres(spec: ModelSpec) -> np.ndarray:
-    """Robot-frame (x, y) of each window cell centre, shape [n, n, 2]; row ↔ y, column ↔ x."""
-    n = spec.window_cells
-    offs = (np.arange(n) - (n - 1) / 2.0) * spec.resolution
+    """Robot-frame (x, y) of each window cell centre, shape [n, n, 2]; row ↔ y, column ↔ x (read-only)."""
+    return _cell_centres(spec.window_cells, spec.resolution)
+
+
+@functools.lru_cache(maxsize=8)
+def _cell_centres(n: int, resolution: float) -> np.ndarray:
+    offs = (np.arange(n) - (n - 1) / 2.0) * resolution
     xs, ys = np.meshgrid(offs, offs)  # xs varies along columns, ys along rows
-    return np.stack([xs, ys], axis=-1)
+    out = np.stack([xs, ys], axis=-1)
+    out.flags.writeable = False
+    return out
 
 
+@functools.lru_cache(maxsize=8)
 def _cost_lookup(unknown_cost: float) -> np.ndarray:
-    """Map int8 OccupancyGrid values (as uint8 index) to float costs in [0, 1]."""
+    """Map int8 OccupancyGrid values (as uint8 index) to float costs in [0, 1] (read-only)."""
     table = np.full(256, unknown_cost, dtype=np.float32)
     table[:101] = np.arange(101, dtype=np.float32) / 100.0
+    table.flags.writeable = False
     return table
 
 

@@ -179,3 +179,19 @@ def test_plan_on_odometry_keeps_the_rate_and_still_stops_on_stale_odometry(harne
     assert h.wait_for(lambda: stopped(h), 5), "no stop when odometry stopped"
     d = h.wait_diag(lambda d: "odometry is stale" in d.get("stop_reason", ""))
     assert "odometry is stale" in d["stop_reason"]
+
+
+def test_path_buffer_refills_in_place_with_new_poses_and_stamps():
+    buf = conv.PathBuffer()
+    first = np.array([[0.0, 0.0, 0.0], [0.1, 0.0, 0.5], [0.2, 0.1, -3.0]])
+    buf.fill(first, "odom", 10.0, 0.1)
+    second = first[::-1] + 1.0
+    msg = buf.fill(second, "map", 20.0, 0.1)
+    assert msg.header.frame_id == "map" and conv.stamp_to_sec(msg.header.stamp) == 20.0
+    got = np.array([[p.pose.position.x, p.pose.position.y, conv.yaw_from_quaternion(p.pose.orientation)]
+                    for p in msg.poses])
+    np.testing.assert_allclose(got[:, :2], second[:, :2])
+    np.testing.assert_allclose(np.cos(got[:, 2] - second[:, 2]), 1.0, atol=1e-12)
+    assert [p.header.frame_id for p in msg.poses] == ["map"] * 3
+    np.testing.assert_allclose([conv.stamp_to_sec(p.header.stamp) for p in msg.poses], [20.0, 20.1, 20.2])
+    assert len(buf.fill(np.zeros((5, 3)), "odom", 0.0, 0.1).poses) == 5

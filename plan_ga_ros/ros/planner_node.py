@@ -199,6 +199,7 @@ class PlannerNode(LifecycleNode):
         self._timer = None
         self._subs: list = []
         self._pubs: dict[str, Any] = {}
+        self._path_buffer = conv.PathBuffer()
         self._reset_inputs()
         self._stats = Stats(int(self._p("stats_window")))
         self._status = "unconfigured"
@@ -552,7 +553,7 @@ class PlannerNode(LifecycleNode):
 
     def _publish_plan(self, plan: Plan, now: float, dt: float) -> None:
         self._pubs["trajectory"].publish(conv.trajectory_msg(plan.controls.astype(np.float32)))
-        self._pubs["local_plan"].publish(conv.path_msg(plan.path, self._odom.frame, now, dt))
+        self._pubs["local_plan"].publish(self._path_buffer.fill(plan.path, self._odom.frame, now, dt))
         self._publish_command(plan.command)
 
     def _publish_command(self, command: np.ndarray) -> None:

@@ -46,6 +46,11 @@ class TrainConfig:
     lr_patience: int = 3
     lr_factor: float = 0.5
     first_step_weight: float = 3.0
+    # Charge window cost above the threshold under the predicted plan's centre over the
+    # safety layer's lookahead (see losses.py); 0 turns it off.
+    clearance_weight: float = 1.0
+    clearance_threshold: float = 0.8
+    clearance_lookahead_time: float = 1.0
     threads: int = 2
 
 
@@ -147,7 +152,11 @@ def _validate(cfg: Config) -> None:
         (cfg.train.lr > 0, "train.lr must be > 0"),
         (cfg.train.batch_size > 0, "train.batch_size must be > 0"),
         (cfg.ga.population > cfg.ga.elite, "ga.population must exceed ga.elite"),
-        (cfg.evaluate.seed_base >= cfg.dagger.seed_base + 10 * max(cfg.dagger.episodes, 1)
+        (cfg.train.clearance_weight >= 0, "train.clearance_weight must be >= 0"),
+        (0.0 <= cfg.train.clearance_threshold < 1.0, "train.clearance_threshold must be in [0, 1)"),
+        (cfg.train.clearance_lookahead_time > 0, "train.clearance_lookahead_time must be > 0"),
+        (cfg.dagger.episodes <= 10_000, "dagger.episodes must be <= 10000 (each round owns 10000 seeds)"),
+        (cfg.evaluate.seed_base >= cfg.dagger.seed_base + 10_000 * (cfg.dagger.rounds + 1)
          and cfg.dagger.seed_base >= cfg.dataset.seed_base + cfg.dataset.episodes,
          "seed ranges must be disjoint: dataset < dagger < evaluate"),
     ]

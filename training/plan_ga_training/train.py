@@ -12,6 +12,7 @@ from tqdm import tqdm
 from plan_ga_ros.contract import ModelSpec
 
 from .config import TrainConfig
+from .losses import clearance_penalty
 from .model import PlannerNet
 
 MIRROR_STATE = torch.tensor([1, -1, -1, 1, -1, -1, 1, -1, -1], dtype=torch.float32)  # y, θ, v_y, ω, a_y, α
@@ -51,9 +52,16 @@ def train(train_data: dict[str, np.ndarray], val_data: dict[str, np.ndarray], sp
     step_w[0] = cfg.first_step_weight
     step_w = step_w / step_w.mean()
 
-    def loss_fn(pred: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+    lookahead = max(1, min(spec.steps, int(round(cfg.clearance_lookahead_time / spec.dt))))
+
+    def loss_fn(pred: torch.Tensor, label: torch.Tensor, costmap: torch.Tensor) -> torch.Tensor:
         err = (model.normalised(pred) - model.normalised(label)).view(-1, spec.steps, 3) ** 2
-        return (err * step_w).mean()
+        loss = (err * step_w).mean()
+        if cfg.clearance_weight > 0:
+            plan = pred.view(-1, spec.steps, 3)
+            loss = loss + cfg.clearance_weight * clearance_penalty(costmap, plan, spec, lookahead,
+                                                                   cfg.clearance_threshold)
+        return loss
 
     gen = torch.Generator().manual_seed(seed)
     best, best_epoch, history, wait = float("inf"), -1, [], 0
@@ -73,7 +81,7 @@ def train(train_data: dict[str, np.ndarray], val_data: dict[str, np.ndarray], sp
                 c2, s2, g2, y2 = mirror(c[flip], s[flip], g[flip], y[flip], spec.steps)
                 c, s, g, y = c.clone(), s.clone(), g.clone(), y.clone()
                 c[flip], s[flip], g[flip], y[flip] = c2, s2, g2, y2
-            loss = loss_fn(model(c, s, g, m), y)
+            loss = loss_fn(model(c, s, g, m), y, c)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -101,7 +109,7 @@ def evaluate_loss(model: PlannerNet, data: list[torch.Tensor], loss_fn, batch: i
     n, total = len(data[-1]), 0.0
     for i in range(0, n, batch):
         c, s, g, m, y = (t[i : i + batch] for t in data)
-        total += float(loss_fn(model(c, s, g, m), y)) * len(y)
+        total += float(loss_fn(model(c, s, g, m), y, c)) * len(y)
     return total / max(n, 1)
 
 

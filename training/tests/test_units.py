@@ -6,11 +6,12 @@ import torch
 
 from plan_ga_ros.contract import ModelSpec
 from plan_ga_ros.kinematics import rollout
-from plan_ga_ros.safety import collisions
+from plan_ga_ros.safety import collisions, window_lookup
 from plan_ga_training.config import ConfigError, load_config
 from plan_ga_training.export import ExportError, export_module, export_planner
 from plan_ga_training.export_examples import AdaptivePoolModel, BrokenModel, FixedModel
 from plan_ga_training.ga import GAPlanner
+from plan_ga_training.losses import clearance_penalty, rollout_xy, window_cost
 from plan_ga_training.model import PlannerNet
 from plan_ga_training.train import mirror
 from plan_ga_training.verify import verify
@@ -66,6 +67,36 @@ def test_mirror_augmentation_is_a_symmetry_of_the_rollout():
     q = rollout(np.zeros(3), y2.view(20, 3).numpy().astype(float), 0.1)
     np.testing.assert_allclose(q[:, 1], -p[:, 1], atol=1e-6)  # the path mirrors across x
     assert g2[0, 1].item() == -0.5 and g2[0, 2].item() == pytest.approx(-0.3)
+
+
+def test_training_rollout_matches_the_node_kinematics():
+    rng = np.random.default_rng(3)
+    plan = np.stack([rng.uniform(0, 0.5, (16, 20)), rng.uniform(-0.2, 0.2, (16, 20)),
+                     rng.uniform(-1.5, 1.5, (16, 20))], axis=-1)
+    exact = rollout(np.zeros(3), plan, SPEC.dt)[:, 1:, :2]
+    approx = rollout_xy(torch.from_numpy(plan), SPEC.dt).numpy()
+    assert np.abs(exact - approx).max() < 1e-3
+
+
+def test_window_cost_agrees_with_the_safety_layer_lookup_at_cell_centres():
+    rng = np.random.default_rng(4)
+    window = rng.random((50, 50)).astype(np.float32)
+    rc = rng.integers(0, 50, (200, 2))
+    xy = (rc[:, ::-1] + 0.5 - 25) * SPEC.resolution  # cell centres, (x ← column, y ← row)
+    got = window_cost(torch.from_numpy(window)[None, None], torch.from_numpy(xy).float()[None], SPEC)[0].numpy()
+    np.testing.assert_allclose(got, window_lookup(window, xy, SPEC.resolution), atol=1e-5)
+
+
+def test_clearance_penalty_charges_a_plan_into_an_obstacle_and_pushes_it_away():
+    x = (np.arange(50) + 0.5 - 25) * SPEC.resolution
+    window = np.tile(np.exp(-3.0 * np.clip(0.6 - x, 0, None)), (50, 1)).astype(np.float32)  # inflated wall 0.6 m ahead
+    cost = torch.from_numpy(window)[None, None]
+    ahead = torch.tensor([[[0.5, 0.0, 0.0]] * 20], requires_grad=True)
+    aside = torch.tensor([[[0.0, 0.0, 1.0]] * 20])
+    penalty = clearance_penalty(cost, ahead, SPEC, 10, 0.5)
+    assert float(penalty) > 0 and float(clearance_penalty(cost, aside, SPEC, 10, 0.5)) == 0
+    penalty.backward()
+    assert ahead.grad[0, :, 0].sum() > 0  # gradient descent slows the robot down
 
 
 def test_model_output_within_limits_and_pose_invariant():
