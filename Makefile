@@ -10,7 +10,7 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 export ROS_DOMAIN_ID ?= $(shell $(PYTHON) -c 'import os; print(os.getpid() % 90 + 10)')
 export RMW_IMPLEMENTATION ?= rmw_fastrtps_cpp
 
-.PHONY: install test lint demo train bench bench-quick clean
+.PHONY: install test lint demo train bench bench-quick params clean
 
 install: $(STAMP)
 
@@ -21,11 +21,11 @@ $(STAMP): $(REQS) setup.py training/pyproject.toml
 	touch $(STAMP)
 
 test: install
-	$(BIN)/ruff check plan_ga_ros training bench test launch
+	$(BIN)/ruff check plan_ga_ros training bench test launch scripts
 	$(BIN)/python -m pytest -p no:cacheprovider test training/tests
 
 lint: install
-	$(BIN)/ruff check plan_ga_ros training bench test launch
+	$(BIN)/ruff check plan_ga_ros training bench test launch scripts
 
 demo: install
 	$(BIN)/plan_ga_demo $(DEMO_ARGS)
@@ -38,6 +38,9 @@ bench: install
 
 bench-quick: install
 	$(BIN)/python bench/run_all.py --quick
+
+params: install
+	$(BIN)/python scripts/gen_params.py
 
 clean:
 	rm -rf $(VENV) build install log .pytest_cache

@@ -131,3 +131,9 @@ def test_params_file_matches_declared_parameters():
     readme = (REPO / "README.md").read_text()
     for name in PARAMETERS:
         assert f"`{name}`" in readme, f"parameter {name} missing from the README table"
+    sys.path.insert(0, str(REPO / "scripts"))
+    import gen_params
+
+    hint = "run `make params` to regenerate it from PARAMETERS"
+    assert (REPO / "config" / "planner.yaml").read_text() == gen_params.render_yaml(), hint
+    assert readme == gen_params.readme_with_table(readme), hint
