@@ -25,14 +25,17 @@ def sec_to_stamp(t: float) -> Time:
 
 
 def yaw_from_quaternion(q: Quaternion) -> float:
-    """Yaw of a quaternion; raises ValueError on non-finite or zero-length quaternions."""
-    v = np.array([q.x, q.y, q.z, q.w], dtype=np.float64)
-    if not np.isfinite(v).all():
-        raise ValueError(f"quaternion is not finite: {v.tolist()}")
-    norm = float(np.linalg.norm(v))
+    """Yaw of a quaternion; raises ValueError on non-finite or zero-length quaternions.
+
+    Scalar math, not numpy: it runs for every odometry message (50-100 Hz).
+    """
+    x, y, z, w = q.x, q.y, q.z, q.w
+    norm = math.hypot(x, y, z, w)  # inf if any is inf, nan if any is nan; no overflow
+    if not math.isfinite(norm):
+        raise ValueError(f"quaternion is not finite: {[x, y, z, w]}")
     if norm < 1e-6:
         raise ValueError("quaternion has zero length")
-    x, y, z, w = v / norm
+    x, y, z, w = x / norm, y / norm, z / norm, w / norm
     return math.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
 
 
@@ -53,9 +56,8 @@ def grid_from_msg(msg: OccupancyGrid, max_cells: int) -> Grid:
 def pose_from_msg(pose) -> np.ndarray:
     """[x, y, yaw] from a geometry_msgs/Pose; raises ValueError on non-finite values."""
     p = pose.position
-    xy = np.array([p.x, p.y, p.z], dtype=np.float64)
-    if not np.isfinite(xy).all():
-        raise ValueError(f"position is not finite: {xy.tolist()}")
+    if not (math.isfinite(p.x) and math.isfinite(p.y) and math.isfinite(p.z)):
+        raise ValueError(f"position is not finite: {[p.x, p.y, p.z]}")
     return np.array([p.x, p.y, yaw_from_quaternion(pose.orientation)])
 
 
@@ -63,13 +65,12 @@ def odometry_from_msg(msg: Odometry) -> tuple[np.ndarray, np.ndarray]:
     """(pose [x, y, yaw] in the odom frame, body twist [v_x, v_y, ω]); ValueError if not finite."""
     pose = pose_from_msg(msg.pose.pose)
     t = msg.twist.twist
-    twist = np.array([t.linear.x, t.linear.y, t.angular.z], dtype=np.float64)
-    extra = np.array([t.linear.z, t.angular.x, t.angular.y], dtype=np.float64)
-    if not (np.isfinite(twist).all() and np.isfinite(extra).all()):
-        raise ValueError(f"odometry twist is not finite: {twist.tolist() + extra.tolist()}")
-    if np.abs(twist).max() > 1e3:
-        raise ValueError(f"odometry twist out of range: {twist.tolist()}")
-    return pose, twist
+    used = (t.linear.x, t.linear.y, t.angular.z)
+    if not all(math.isfinite(v) for v in (*used, t.linear.z, t.angular.x, t.angular.y)):
+        raise ValueError(f"odometry twist is not finite: {[*used, t.linear.z, t.angular.x, t.angular.y]}")
+    if max(abs(v) for v in used) > 1e3:
+        raise ValueError(f"odometry twist out of range: {list(used)}")
+    return pose, np.array(used, dtype=np.float64)
 
 
 def goal_from_msg(msg: PoseStamped) -> np.ndarray:

@@ -552,9 +552,9 @@ class PlannerNode(LifecycleNode):
         self._last_logged_reason = ""
 
     def _publish_plan(self, plan: Plan, now: float, dt: float) -> None:
+        self._publish_command(plan.command)  # first: the base acts on it; the rest is for consumers and RViz
         self._pubs["trajectory"].publish(conv.trajectory_msg(plan.controls.astype(np.float32)))
         self._pubs["local_plan"].publish(self._path_buffer.fill(plan.path, self._odom.frame, now, dt))
-        self._publish_command(plan.command)
 
     def _publish_command(self, command: np.ndarray) -> None:
         pub = self._pubs.get("cmd_vel")

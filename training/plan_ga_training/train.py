@@ -85,7 +85,7 @@ def train(train_data: dict[str, np.ndarray], val_data: dict[str, np.ndarray], sp
             opt.zero_grad()
             loss.backward()
             opt.step()
-            total += float(loss) * len(idx)
+            total += loss.item() * len(idx)
         val = evaluate_loss(model, va, loss_fn, cfg.batch_size)
         sched.step(val)
         history.append({"epoch": epoch, "train": total / n, "val": val, "lr": opt.param_groups[0]["lr"]})
