@@ -16,7 +16,7 @@ def build(r: dict) -> str:
     out = ["# Performance", "",
            f"Measured on {m.get('cpu', '?')} ({m.get('cores', '?')} cores), Python {m.get('python', '?')}, "
            f"{m.get('date', '?')}, all figures from one `make bench` run (`bench/results.json`). Reproduce with "
-           "`make bench` (about 20 minutes; `make bench-quick` takes about 3). Medians and p99 of each "
+           "`make bench` (about 13 minutes; `make bench-quick` takes about 3). Medians and p99 of each "
            "measurement; ratios are computed within the same run.", ""]
     targets = []
     if "pipeline" in r:

@@ -19,6 +19,10 @@ def write_model_card(path: Path, cfg: Config, manifest: dict, history: list[dict
     meta = info["metadata"] or {}
     onnx, ga = summary.get("onnx", {}), summary.get("ga", {})
     ratio = (onnx.get("success_rate", 0) / ga["success_rate"]) if ga.get("success_rate") else float("nan")
+    t = cfg.train
+    clearance = (f" + {t.clearance_weight:g} × the clearance term (window cost above {t.clearance_threshold:g} under "
+                 f"the predicted plan over its first {t.clearance_lookahead_time:g} s, `losses.py`)"
+                 if t.clearance_weight > 0 else "")
     text = f"""# Model card: plan_ga_ros planner
 
 ## What it is
@@ -42,8 +46,8 @@ It ignores the pose entries (x, y, θ) of the state.
 - Content hash: `{manifest['content_hash']}`; git commit `{meta.get('git_commit', '')}`.
 
 ## Training
-Config: `{config_path or 'built-in defaults'}`. Best validation loss {best['val']:.5f} (weighted MSE of
-normalised controls) at epoch {best['epoch']} of the last round. Loss curve: `loss.png`.
+Config: `{config_path or 'built-in defaults'}`. Loss: weighted MSE of normalised controls{clearance}.
+Best validation loss {best['val']:.5f} at epoch {best['epoch']} of the last round. Loss curve: `loss.png`.
 
 ## Closed-loop evaluation
 {cfg.evaluate.episodes} held-out worlds per controller (seeds {cfg.evaluate.seed_base}…, disjoint from
