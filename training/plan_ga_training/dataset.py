@@ -17,11 +17,12 @@ import numpy as np
 from plan_ga_ros.contract import ModelSpec
 from plan_ga_ros.planner import PlannerConfig
 
-from .config import Config, to_dict
+from .config import Config, ConfigError, to_dict
 from .episodes import GAController, PolicyController, load_onnx_policy, make_episode, run_episode
 from .parallel import imap_progress
 
 KEYS = ("costmap", "state", "goal", "meta", "label")
+DATA_SECTIONS = ("seed", "inflation_decay", "world", "episode", "ga")  # what a shard's content depends on
 
 
 def planner_config(cfg: Config, spec: ModelSpec) -> PlannerConfig:
@@ -65,11 +66,37 @@ def _run_job(job: Job) -> dict:
 def generate(cfg: Config, out_dir: Path, seeds: list[int], prefix: str, model_path: str = "",
              workers: int | None = None, desc: str = "episodes") -> list[dict]:
     """Run (or resume) the episodes of ``seeds``; returns per-episode stats of the new ones."""
+    check_compatible(cfg, out_dir)
     shards = out_dir / "shards"
     shards.mkdir(parents=True, exist_ok=True)
     jobs = [Job(s, str(shards / f"{prefix}_{s:06d}.npz"), cfg, model_path) for s in seeds]
     todo = [j for j in jobs if not Path(j.path).exists()]
     return list(imap_progress(_run_job, todo, workers or cfg.dataset.workers, desc, done=len(jobs) - len(todo)))
+
+
+def check_compatible(cfg: Config, out_dir: Path) -> None:
+    """Refuse to add to (or resume) a dataset whose shards were made with other worlds, episodes or GA.
+
+    Shards are skipped by file name when resuming, so without this check a changed config would
+    silently mix old and new episodes.
+    """
+    manifest = out_dir / "manifest.json"
+    if not manifest.exists():
+        return
+    old = json.loads(manifest.read_text()).get("config", {})
+    new = json.loads(json.dumps(to_dict(cfg)))  # tuples → lists, as the manifest stores them
+    changed: list[str] = []
+    for section in DATA_SECTIONS:
+        a, b = old.get(section), new[section]
+        if a == b:
+            continue
+        if isinstance(a, dict) and isinstance(b, dict):
+            changed += [f"{section}.{k}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+        else:
+            changed.append(section)
+    if changed:
+        raise ConfigError(f"the dataset in {out_dir} was made with a different config ({', '.join(changed)}); "
+                          "set dataset.out_dir to a new folder or delete that one")
 
 
 def write_manifest(cfg: Config, out_dir: Path) -> dict:

@@ -45,6 +45,10 @@ def test_dataset_resumes(run_dir):
     out = run("dataset", "--config", TINY, "--set", f"run_dir={run_dir}", "--set",
               f"dataset.out_dir={run_dir / 'data'}")
     assert "new episodes" not in out.stdout and "6 episodes" in out.stdout
+    # a changed world or GA would silently mix old and new shards: refused, with the fix
+    out = run("dataset", "--config", TINY, "--set", f"run_dir={run_dir}", "--set",
+              f"dataset.out_dir={run_dir / 'data'}", "--set", "ga.population=16", ok=False)
+    assert out.returncode == 2 and "ga.population" in out.stderr and "new folder" in out.stderr
 
 
 def test_verify_inspect_profile_evaluate(run_dir, tmp_path):
