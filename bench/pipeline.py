@@ -14,9 +14,7 @@ import numpy as np
 from common import MODEL, save, stats
 from nav_msgs.msg import OccupancyGrid, Odometry
 
-from plan_ga_ros import kinematics
-from plan_ga_ros.contract import COSTMAP_INPUT
-from plan_ga_ros.planner import PlannerConfig, RobotSnapshot, build_inputs, make_safe
+from plan_ga_ros.planner import PlannerConfig, RobotSnapshot, plan_step
 from plan_ga_ros.policy import OnnxPolicy
 from plan_ga_ros.ros import conversions as conv
 
@@ -53,20 +51,18 @@ def run(cells: int, ticks: int, policy: OnnxPolicy) -> dict:
         grid = conv.grid_from_msg(grid_msg, 100_000_000)
         pose, vel = conv.odometry_from_msg(odom)
         t1 = time.perf_counter()
-        feed = build_inputs(grid, RobotSnapshot(pose, vel, np.zeros(3)), goal, spec, cfg)
+        robot = RobotSnapshot(pose, vel, np.zeros(3))
+        plan = plan_step(policy.run, spec, cfg, grid, robot, goal, vel)  # the node's own tick
         t2 = time.perf_counter()
-        raw = policy.run(feed)
-        t3 = time.perf_counter()
-        controls, check = make_safe(raw[0], feed[COSTMAP_INPUT][0, 0], vel, spec, cfg)
-        path = kinematics.compose(pose, check.relative_poses)
-        t4 = time.perf_counter()
-        conv.trajectory_msg(controls.astype(np.float32))
-        path_buffer.fill(path, "odom", 0.0, spec.dt)
-        conv.twist_msg(controls[0])
+        conv.trajectory_msg(plan.controls.astype(np.float32))
+        path_buffer.fill(plan.path, "odom", 0.0, spec.dt)
+        conv.twist_msg(plan.command)
         t5 = time.perf_counter()
-        for k, a, b in (("convert", t0, t1), ("tensors", t1, t2), ("inference", t2, t3), ("safety", t3, t4),
-                        ("messages", t4, t5), ("total", t0, t5)):
-            times[k].append((b - a) * 1e3)
+        times["convert"].append((t1 - t0) * 1e3)
+        for stage in ("tensors", "inference", "safety"):  # plan_step times its own stages
+            times[stage].append(plan.timings_ms[stage])
+        times["messages"].append((t5 - t2) * 1e3)
+        times["total"].append((t5 - t0) * 1e3)
     return {k: stats(v) for k, v in times.items()}
 
 

@@ -2,39 +2,55 @@
 
 from __future__ import annotations
 
+import sys
+from types import ModuleType
+from typing import Any
+
 import numpy as np
 
 from .contract import Limits
 
 _EPS = 1e-9
+Array = Any  # a numpy array; in training also a torch tensor (see rollout)
 
 
-def rollout(start_pose: np.ndarray, controls: np.ndarray, dt: float) -> np.ndarray:
+def _namespace(a: Array) -> ModuleType:
+    """numpy, or torch for torch tensors: training differentiates this very rollout. The core never
+    imports torch itself; a tensor can only arrive when the caller already has it loaded."""
+    if type(a).__module__.startswith("torch"):
+        return sys.modules["torch"]
+    return np
+
+
+def rollout(start_pose: Array, controls: Array, dt: float) -> Array:
     """Poses [..., T+1, 3] from start poses [..., 3] and body-frame twists [..., T, 3].
 
     Each step holds its twist (v_x, v_y, ω) for ``dt`` and is integrated exactly (an arc),
-    so constant controls trace a closed-form circle. No Python loop over steps.
+    so constant controls trace a closed-form circle. No Python loop over steps. numpy arrays
+    in, float64 numpy out; torch tensors in, differentiable torch out (the training loss).
     """
-    start_pose = np.asarray(start_pose, dtype=np.float64)
-    controls = np.asarray(controls, dtype=np.float64)
+    xp = _namespace(controls)
+    if xp is np:
+        start_pose = np.asarray(start_pose, dtype=np.float64)
+        controls = np.asarray(controls, dtype=np.float64)
     vx, vy, w = controls[..., 0], controls[..., 1], controls[..., 2]
     wdt = w * dt
-    small = np.abs(w) < _EPS
-    w_safe = np.where(small, 1.0, w)
+    small = xp.abs(w) < _EPS
+    w_safe = xp.where(small, 1.0, w)
     # Integral of R(ω s) over [0, dt]: [[S, -C], [C, S]]
-    s_term = np.where(small, dt, np.sin(wdt) / w_safe)
-    c_term = np.where(small, 0.5 * w * dt * dt, (1.0 - np.cos(wdt)) / w_safe)
+    s_term = xp.where(small, dt, xp.sin(wdt) / w_safe)
+    c_term = xp.where(small, 0.5 * w * dt * dt, (1.0 - xp.cos(wdt)) / w_safe)
     dxb = vx * s_term - vy * c_term
     dyb = vx * c_term + vy * s_term
     theta0 = start_pose[..., 2:3]
-    headings = theta0 + np.concatenate([np.zeros_like(wdt[..., :1]), np.cumsum(wdt, axis=-1)], axis=-1)
+    headings = theta0 + xp.concatenate([xp.zeros_like(wdt[..., :1]), xp.cumsum(wdt, axis=-1)], axis=-1)
     h = headings[..., :-1]
-    dxw = np.cos(h) * dxb - np.sin(h) * dyb
-    dyw = np.sin(h) * dxb + np.cos(h) * dyb
-    zeros = np.zeros_like(dxw[..., :1])
-    xs = start_pose[..., 0:1] + np.concatenate([zeros, np.cumsum(dxw, axis=-1)], axis=-1)
-    ys = start_pose[..., 1:2] + np.concatenate([zeros, np.cumsum(dyw, axis=-1)], axis=-1)
-    return np.stack([xs, ys, headings], axis=-1)
+    dxw = xp.cos(h) * dxb - xp.sin(h) * dyb
+    dyw = xp.sin(h) * dxb + xp.cos(h) * dyb
+    zeros = xp.zeros_like(dxw[..., :1])
+    xs = start_pose[..., 0:1] + xp.concatenate([zeros, xp.cumsum(dxw, axis=-1)], axis=-1)
+    ys = start_pose[..., 1:2] + xp.concatenate([zeros, xp.cumsum(dyw, axis=-1)], axis=-1)
+    return xp.stack([xs, ys, headings], axis=-1)
 
 
 def compose(frame_pose: np.ndarray, relative_poses: np.ndarray) -> np.ndarray:

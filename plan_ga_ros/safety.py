@@ -9,7 +9,7 @@ import numpy as np
 
 from .contract import ModelSpec
 from .kinematics import rollout
-from .tensors import wrap_angle
+from .tensors import window_cell_centres, wrap_angle
 
 LETHAL_COST = 1.0  # OccupancyGrid 100: an obstacle cell
 INSCRIBED_COST = 0.99  # OccupancyGrid 99: the robot centre here puts the footprint on an obstacle
@@ -76,19 +76,23 @@ def plan_collisions(window: np.ndarray, poses: np.ndarray, spec: ModelSpec, radi
     a lethal cell: the robot may turn or back out, never go deeper, and is never trapped.
     """
     poses = np.asarray(poses, dtype=np.float64)[..., : steps + 1, :]
-    hit = collisions(window, poses, spec, radius)
+    fp, centre = footprint_costs(window, poses, spec, radius)
+    hit = (fp >= LETHAL_COST) | (centre >= INSCRIBED_COST)  # as ``collisions``, from the same lookup
     if not np.any(hit[..., 0]):
         return hit[..., 1:]
     rows, cols = np.nonzero(window >= LETHAL_COST)
-    n = window.shape[0]
-    lethal = np.stack([(cols - (n - 1) / 2.0) * spec.resolution, (rows - (n - 1) / 2.0) * spec.resolution], -1)
-    if lethal.size == 0:
+    if rows.size == 0:
         return np.zeros(hit[..., 1:].shape, dtype=bool)
+    lethal = window_cell_centres(spec)[rows, cols]  # [L, 2]
     # Distance from each pose's centre to the nearest lethal cell centre (only for stuck starts).
     d = np.sqrt(((poses[..., None, :2] - lethal) ** 2).sum(-1)).min(-1)  # [..., T+1]
-    centre_lethal = window_lookup(window, poses[..., :2], spec.resolution) >= LETHAL_COST
-    deeper = (d[..., 1:] < d[..., :1] - 0.01) | centre_lethal[..., 1:]
+    deeper = (d[..., 1:] < d[..., :1] - 0.01) | (centre[..., 1:] >= LETHAL_COST)
     return np.where(hit[..., :1], deeper, hit[..., 1:])
+
+
+def lookahead_steps(lookahead_time: float, spec: ModelSpec) -> int:
+    """Plan steps covered by ``lookahead_time`` (rounded up, at most the plan's length)."""
+    return int(np.clip(np.ceil(lookahead_time / spec.dt - 1e-9), 0, spec.steps))
 
 
 @dataclass(frozen=True)
@@ -114,7 +118,7 @@ def validate_plan(
     if not np.isfinite(controls).all():
         return PlanCheck(False, "plan contains non-finite values", np.zeros((spec.steps + 1, 3)))
     rel = rollout(np.zeros(3), controls, spec.dt)
-    k = int(np.clip(np.ceil(lookahead_time / spec.dt - 1e-9), 0, spec.steps))
+    k = lookahead_steps(lookahead_time, spec)
     hit = plan_collisions(window, rel, spec, radius, k)
     if hit.any():
         step = int(np.argmax(hit)) + 1

@@ -89,11 +89,6 @@ def trajectory_msg(controls: np.ndarray) -> Float32MultiArray:
     return msg
 
 
-def path_msg(poses: np.ndarray, frame_id: str, start: float, dt: float) -> Path:
-    """nav_msgs/Path of [N, 3] poses, pose k stamped start + k·dt."""
-    return PathBuffer().fill(poses, frame_id, start, dt)
-
-
 class PathBuffer:
     """A nav_msgs/Path refilled in place every tick.
 

@@ -53,7 +53,7 @@ class GAPlanner:
     def __init__(self, spec: ModelSpec, limits: Limits, robot_radius: float, config: GAConfig = GAConfig(),
                  seed: int = 0, lookahead_time: float = 1.0) -> None:
         self.spec, self.limits, self.radius, self.cfg = spec, limits, robot_radius, config
-        self.lookahead_steps = int(np.clip(np.ceil(lookahead_time / spec.dt - 1e-9), 1, spec.steps))
+        self.lookahead_steps = max(1, safety.lookahead_steps(lookahead_time, spec))
         self.rng = np.random.default_rng(seed)
         self.M = interpolation_matrix(spec.steps, config.knots)
         self.low = np.array(limits.velocity_low)

@@ -14,20 +14,14 @@ import torch
 import torch.nn.functional as F
 
 from plan_ga_ros.contract import ModelSpec
+from plan_ga_ros.kinematics import rollout
 
 
 def rollout_xy(plan: torch.Tensor, dt: float) -> torch.Tensor:
-    """Robot-frame positions [B, T, 2] after each step of body-frame twists [B, T, 3].
-
-    Midpoint-heading integration: within 1e-4 m of the node's exact arcs at dt = 0.1 s for
-    these speeds, and differentiable everywhere (no division by ω).
-    """
-    vx, vy, w = plan.unbind(-1)
-    wdt = w * dt
-    mid = torch.cumsum(wdt, dim=1) - 0.5 * wdt
-    dx = (vx * torch.cos(mid) - vy * torch.sin(mid)) * dt
-    dy = (vx * torch.sin(mid) + vy * torch.cos(mid)) * dt
-    return torch.stack([dx.cumsum(1), dy.cumsum(1)], dim=-1)
+    """Robot-frame positions [B, T, 2] after each step of body-frame twists [B, T, 3]: the node's
+    exact-arc ``kinematics.rollout`` run on tensors, so gradients flow through the same rollout."""
+    start = torch.zeros(plan.shape[0], 3, dtype=plan.dtype, device=plan.device)
+    return rollout(start, plan, dt)[:, 1:, :2]
 
 
 def window_cost(costmap: torch.Tensor, xy: torch.Tensor, spec: ModelSpec) -> torch.Tensor:

@@ -10,6 +10,7 @@ import torch
 from tqdm import tqdm
 
 from plan_ga_ros.contract import ModelSpec
+from plan_ga_ros.safety import lookahead_steps
 
 from .config import TrainConfig
 from .losses import clearance_penalty
@@ -52,7 +53,7 @@ def train(train_data: dict[str, np.ndarray], val_data: dict[str, np.ndarray], sp
     step_w[0] = cfg.first_step_weight
     step_w = step_w / step_w.mean()
 
-    lookahead = max(1, min(spec.steps, int(round(cfg.clearance_lookahead_time / spec.dt))))
+    lookahead = max(1, lookahead_steps(cfg.clearance_lookahead_time, spec))  # as the node's safety check
 
     def loss_fn(pred: torch.Tensor, label: torch.Tensor, costmap: torch.Tensor) -> torch.Tensor:
         err = (model.normalised(pred) - model.normalised(label)).view(-1, spec.steps, 3) ** 2
