@@ -22,7 +22,7 @@ from .episodes import GAController, PolicyController, load_onnx_policy, make_epi
 from .parallel import imap_progress
 
 KEYS = ("costmap", "state", "goal", "meta", "label")
-DATA_SECTIONS = ("seed", "inflation_decay", "world", "episode", "ga")  # what a shard's content depends on
+DATA_SECTIONS = ("inflation_decay", "world", "episode", "ga")  # what a shard depends on, besides its seed
 
 
 def planner_config(cfg: Config, spec: ModelSpec) -> PlannerConfig:
