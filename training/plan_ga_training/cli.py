@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import Config, ConfigError, load_config
+from .config import CheckpointError, Config, ConfigError, load_config
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -71,6 +71,9 @@ def cmd_dataset(args: argparse.Namespace) -> int:
     cfg = _cfg(args)
     out = Path(args.out or cfg.dataset.out_dir)
     n = args.episodes or cfg.dataset.episodes
+    if args.dagger_model and not Path(args.dagger_model).is_file():
+        print(f"model not found: {args.dagger_model}", file=sys.stderr)
+        return 1
     if args.dagger_model:
         seeds = list(range(cfg.dagger.seed_base + args.round * 10_000,
                            cfg.dagger.seed_base + args.round * 10_000 + (args.episodes or cfg.dagger.episodes)))
@@ -88,10 +91,12 @@ def cmd_dataset(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train(cfg: Config, data_dir: Path, out_dir: Path, init: Path | None = None) -> dict:
+def _train(cfg: Config, data_dir: Path, out_dir: Path, init: Path | None = None,
+           files: list[str] | None = None) -> dict:
+    """Train on ``files`` (default: every shard in ``data_dir``), split by episode."""
     from . import dataset, train
 
-    files = sorted(p.name for p in (data_dir / "shards").glob("*_??????.npz"))
+    files = sorted(files or (p.name for p in (data_dir / "shards").glob("*_??????.npz")))
     tr_files, va_files = train.split_by_episode(files, cfg.train.val_fraction, cfg.seed)
     result = train.train(dataset.load(data_dir, tr_files), dataset.load(data_dir, va_files), _spec(cfg),
                          cfg.train, out_dir, cfg.seed, init)
@@ -206,7 +211,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_pipeline(args: argparse.Namespace) -> int:
     """worlds → GA dataset → train → DAgger rounds → export → verify → evaluate → model card."""
-    from .dataset import generate, write_manifest
+    from .dataset import generate, shard_name, write_manifest
 
     cfg = _cfg(args)
     t0 = time.time()
@@ -215,15 +220,18 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     seeds = list(range(cfg.dataset.seed_base, cfg.dataset.seed_base + cfg.dataset.episodes))
     generate(cfg, data, seeds, "ga", desc="GA episodes")
     write_manifest(cfg, data)
+    # Each round trains on exactly this config's shards so far, never on leftovers of another run.
+    files = [shard_name("ga", s) for s in seeds]
     ckpt, onnx_path = run / "planner.pt", run / "planner.onnx"
-    _train(cfg, data, run)
+    _train(cfg, data, run, files=files)
     for rnd in range(1, cfg.dagger.rounds + 1):
         _export(cfg, ckpt, onnx_path, data, "dynamo", 18)
         base = cfg.dagger.seed_base + rnd * 10_000
-        generate(cfg, data, list(range(base, base + cfg.dagger.episodes)), f"dagger{rnd}", str(onnx_path),
-                 desc=f"DAgger round {rnd}")
+        dagger_seeds = list(range(base, base + cfg.dagger.episodes))
+        generate(cfg, data, dagger_seeds, f"dagger{rnd}", str(onnx_path), desc=f"DAgger round {rnd}")
         write_manifest(cfg, data)
-        _train(cfg, data, run, init=ckpt)
+        files += [shard_name(f"dagger{rnd}", s) for s in dagger_seeds]
+        _train(cfg, data, run, init=ckpt, files=files)
     _export(cfg, ckpt, onnx_path, data, "dynamo", 18)
     if not _verify(cfg, ckpt, onnx_path, data):
         return 1
@@ -357,6 +365,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
+    except CheckpointError as exc:
+        print(f"checkpoint error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

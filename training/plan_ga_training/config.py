@@ -79,6 +79,10 @@ class ConfigError(ValueError):
     pass
 
 
+class CheckpointError(ValueError):
+    """A checkpoint that this version's PlannerNet cannot load (the CLI reports it, exit 1)."""
+
+
 def _convert(tp: Any, value: Any, where: str) -> Any:
     origin = typing.get_origin(tp)
     if dataclasses.is_dataclass(tp):

@@ -2,7 +2,8 @@
 
 One ``.npz`` shard per episode (never pickle) plus a JSON manifest with the config, seeds, counts
 and a content hash. Episodes run in parallel worker processes; existing shards are skipped, so
-an interrupted run resumes where it stopped.
+an interrupted run resumes where it stopped. A DAgger shard records the SHA-256 of the model that
+drove it; one driven by another model (an older round, another architecture) is made again.
 """
 
 from __future__ import annotations
@@ -43,6 +44,20 @@ class Job:
     model_path: str = ""  # empty: the GA drives; else this ONNX model drives and the GA labels
 
 
+def shard_name(prefix: str, seed: int) -> str:
+    return f"{prefix}_{seed:06d}.npz"
+
+
+def file_sha256(path: str) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def shard_driver(path: Path) -> str:
+    """The SHA-256 of the model that drove a shard's episode; "" for a GA episode or an old shard."""
+    with np.load(path) as z:
+        return str(z["driver"]) if "driver" in z.files else ""
+
+
 def _run_job(job: Job) -> dict:
     spec = model_spec(job.cfg)
     pcfg = planner_config(job.cfg, spec)
@@ -58,7 +73,8 @@ def _run_job(job: Job) -> dict:
     tmp = Path(job.path).with_suffix(".tmp.npz")
     np.savez_compressed(tmp, costmap=np.round(s["costmap"][:, 0] * 100).astype(np.uint8), state=s["state"],
                         goal=s["goal"], meta=s["meta"], label=s["label"],
-                        result=np.array([res.success, res.collision, res.time, len(s["label"])], np.float64))
+                        result=np.array([res.success, res.collision, res.time, len(s["label"])], np.float64),
+                        driver=np.array(file_sha256(job.model_path) if job.model_path else ""))
     tmp.rename(job.path)  # a shard exists only when complete
     return {"seed": job.seed, "success": res.success, "collision": res.collision, "samples": len(s["label"])}
 
@@ -69,8 +85,12 @@ def generate(cfg: Config, out_dir: Path, seeds: list[int], prefix: str, model_pa
     check_compatible(cfg, out_dir)
     shards = out_dir / "shards"
     shards.mkdir(parents=True, exist_ok=True)
-    jobs = [Job(s, str(shards / f"{prefix}_{s:06d}.npz"), cfg, model_path) for s in seeds]
-    todo = [j for j in jobs if not Path(j.path).exists()]
+    jobs = [Job(s, str(shards / shard_name(prefix, s)), cfg, model_path) for s in seeds]
+    driver = file_sha256(model_path) if model_path else ""
+    todo = [j for j in jobs if not Path(j.path).exists() or (driver and shard_driver(Path(j.path)) != driver)]
+    stale = sum(Path(j.path).exists() for j in todo)
+    if stale:
+        print(f"{stale} {prefix} shards were driven by another model than {model_path}; making them again")
     return list(imap_progress(_run_job, todo, workers or cfg.dataset.workers, desc, done=len(jobs) - len(todo)))
 
 
@@ -109,8 +129,9 @@ def write_manifest(cfg: Config, out_dir: Path) -> dict:
         digest.update(hashlib.sha256(data).digest())
         with np.load(path) as z:
             ok, coll, t, count = z["result"]
+            driver = str(z["driver"]) if "driver" in z.files else ""
         entries.append({"file": path.name, "seed": int(path.stem.split("_")[-1]), "samples": int(count),
-                        "success": bool(ok), "collision": bool(coll), "time": float(t)})
+                        "success": bool(ok), "collision": bool(coll), "time": float(t), "driver": driver})
     manifest = {"config": to_dict(cfg), "shards": entries, "samples": sum(e["samples"] for e in entries),
                 "episodes": len(entries), "content_hash": digest.hexdigest()}
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1))

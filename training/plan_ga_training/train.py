@@ -12,7 +12,7 @@ from tqdm import tqdm
 from plan_ga_ros.contract import ModelSpec
 from plan_ga_ros.safety import lookahead_steps
 
-from .config import TrainConfig
+from .config import CheckpointError, TrainConfig
 from .losses import clearance_penalty
 from .model import PlannerNet
 
@@ -45,7 +45,7 @@ def train(train_data: dict[str, np.ndarray], val_data: dict[str, np.ndarray], sp
     torch.set_num_threads(cfg.threads)
     model = PlannerNet(spec)
     if init is not None and init.exists():
-        model.load_state_dict(torch.load(init, weights_only=True))
+        load_weights(model, init)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=cfg.lr_factor, patience=cfg.lr_patience)
     tr, va = to_tensors(train_data), to_tensors(val_data)
@@ -134,7 +134,15 @@ def plot_losses(history: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def load_weights(model: PlannerNet, path: Path) -> PlannerNet:
+    """The state dict at ``path`` (``weights_only``) into ``model``, with a clear error on a mismatch."""
+    try:
+        model.load_state_dict(torch.load(path, weights_only=True))
+    except (RuntimeError, OSError, EOFError) as exc:
+        raise CheckpointError(f"cannot load {path} into this version's PlannerNet (another architecture, "
+                              f"window size or a damaged file; retrain it): {str(exc).splitlines()[0]}") from exc
+    return model
+
+
 def load_model(path: Path, spec: ModelSpec) -> PlannerNet:
-    model = PlannerNet(spec)
-    model.load_state_dict(torch.load(path, weights_only=True))
-    return model.eval()
+    return load_weights(PlannerNet(spec), path).eval()

@@ -51,6 +51,23 @@ def test_dataset_resumes(run_dir):
     assert out.returncode == 2 and "ga.population" in out.stderr and "new folder" in out.stderr
 
 
+def test_dagger_shards_record_their_driver_and_are_remade_for_another_model(run_dir):
+    data = run_dir / "data"
+    shards = json.loads((data / "manifest.json").read_text())["shards"]
+    assert {s["driver"] for s in shards if s["file"].startswith("ga_")} == {""}
+    round1 = {s["driver"] for s in shards if s["file"].startswith("dagger1_")}
+    assert len(round1) == 1 and len(round1.pop()) == 64  # the round-1 model drove both episodes
+    args = ("dataset", "--config", TINY, "--set", f"run_dir={run_dir}", "--set", f"dataset.out_dir={data}",
+            "--round", "1", "--dagger-model")
+    # the final model was retrained after round 1: its round-1 shards are made again, then resumed
+    out = run(*args, str(run_dir / "planner.onnx"))
+    assert "2 dagger1 shards were driven by another model" in out.stdout and "new episodes: 2" in out.stdout
+    out = run(*args, str(run_dir / "planner.onnx"))
+    assert "driven by another model" not in out.stdout and "new episodes" not in out.stdout
+    missing = run(*args, str(run_dir / "nope.onnx"), ok=False)
+    assert missing.returncode == 1 and "model not found" in missing.stderr
+
+
 def test_verify_inspect_profile_evaluate(run_dir, tmp_path):
     model, ckpt = str(run_dir / "planner.onnx"), str(run_dir / "planner.pt")
     out = run("verify", "--config", TINY, "--checkpoint", ckpt, "--model", model, "--data", str(run_dir / "data"))
@@ -74,6 +91,10 @@ def test_verify_inspect_profile_evaluate(run_dir, tmp_path):
     other = tmp_path / "other.pt"
     torch.save(PlannerNet(ModelSpec()).state_dict(), other)
     assert run("verify", "--checkpoint", str(other), "--model", model, ok=False).returncode == 1
+    # a checkpoint of another architecture: a one-line error, no traceback
+    torch.save({"costmap_fc.0.weight": torch.zeros(256, 6272)}, other)
+    out = run("verify", "--checkpoint", str(other), "--model", model, ok=False)
+    assert out.returncode == 1 and "checkpoint error" in out.stderr and "Traceback" not in out.stderr
 
 
 def test_worlds_and_export_commands(tmp_path, run_dir):
