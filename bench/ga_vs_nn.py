@@ -3,6 +3,8 @@
 Each planner is timed over all inputs in its own loop, as it runs in a planner process (the
 headline figure). Interleaving the two on every input is also reported: the GA's large arrays
 then evict the network's 1-7 MB of weights from the cache, which no deployment does.
+The GA, its worlds and the planner settings are those of ``make train``'s config: the expert the
+shipped model learnt from, on held-out worlds.
 """
 
 from __future__ import annotations
@@ -11,13 +13,16 @@ import argparse
 import time
 
 import numpy as np
-from common import MODEL, save, stats
+from common import MODEL, REPO, save, stats
 
-from plan_ga_ros.contract import COSTMAP_INPUT, GOAL_INPUT
-from plan_ga_ros.planner import PlannerConfig, RobotSnapshot, build_inputs
+from plan_ga_ros.planner import RobotSnapshot, build_inputs
 from plan_ga_ros.policy import OnnxPolicy
 from plan_ga_ros.world import local_costmap, make_episode
-from plan_ga_training.ga import GAConfig, GAPlanner
+from plan_ga_training.config import load_config
+from plan_ga_training.dataset import planner_config
+from plan_ga_training.episodes import GAController
+
+CONFIG = REPO / "training" / "configs" / "default.yaml"
 
 
 def main() -> None:
@@ -26,32 +31,37 @@ def main() -> None:
     args = p.parse_args()
     policy = OnnxPolicy(str(MODEL))
     spec = policy.spec
-    cfg = PlannerConfig(limits=spec.limits, goal_clip_distance=spec.goal_clip_distance)
-    ga = GAPlanner(spec, spec.limits, spec.robot_radius, GAConfig(), seed=0)
-    feeds = []
-    for seed in range(100_000, 100_000 + args.plans):
-        world, start, goal = make_episode(seed)
-        feeds.append(build_inputs(local_costmap(world, start), RobotSnapshot(start, np.zeros(3), np.zeros(3)), goal,
-                                  spec, cfg))
+    train_cfg = load_config(CONFIG)
+    cfg = planner_config(train_cfg, spec)
+    ga = GAController(spec, cfg, train_cfg.ga, seed=0)  # the expert exactly as the dataset calls it
+    cases = []  # (inputs, robot) at the start of held-out episodes
+    base = train_cfg.evaluate.seed_base
+    for seed in range(base, base + args.plans):
+        world, start, goal = make_episode(seed, train_cfg.world)
+        robot = RobotSnapshot(start, np.zeros(3), np.zeros(3))
+        cases.append((build_inputs(local_costmap(world, start), robot, goal, spec, cfg), robot))
 
-    def ga_plan(feed: dict) -> None:
+    def ga_plan(case: tuple) -> None:
         ga.reset()  # a full GA search; warm starts would make it a different planner per input
-        ga.plan(feed[COSTMAP_INPUT][0, 0], np.zeros(3), feed[GOAL_INPUT][0].astype(float), spec.goal_clip_distance)
+        ga(*case)
+
+    def nn_plan(case: tuple) -> None:
+        policy.run(case[0])
 
     def timed(fn, feed) -> float:
         t = time.perf_counter()
         fn(feed)
         return (time.perf_counter() - t) * 1e3
 
-    for feed in feeds[:10]:  # warm-up
-        ga_plan(feed)
-        policy.run(feed)
-    ga_ms = [timed(ga_plan, f) for f in feeds]
-    nn_ms = [timed(policy.run, f) for f in feeds for _ in range(5)]
+    for case in cases[:10]:  # warm-up
+        ga_plan(case)
+        nn_plan(case)
+    ga_ms = [timed(ga_plan, c) for c in cases]
+    nn_ms = [timed(nn_plan, c) for c in cases for _ in range(5)]
     cold_ga, cold_nn = [], []
-    for feed in feeds:
-        cold_ga.append(timed(ga_plan, feed))
-        cold_nn.append(timed(policy.run, feed))
+    for case in cases:
+        cold_ga.append(timed(ga_plan, case))
+        cold_nn.append(timed(nn_plan, case))
     r = {"ga": stats(ga_ms), "network": stats(nn_ms), "interleaved": {"ga": stats(cold_ga), "network": stats(cold_nn)}}
     r["speedup_p50"] = r["ga"]["p50_ms"] / r["network"]["p50_ms"]
     r["interleaved"]["speedup_p50"] = r["interleaved"]["ga"]["p50_ms"] / r["interleaved"]["network"]["p50_ms"]
