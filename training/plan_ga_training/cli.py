@@ -219,9 +219,10 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     run.mkdir(parents=True, exist_ok=True)
     seeds = list(range(cfg.dataset.seed_base, cfg.dataset.seed_base + cfg.dataset.episodes))
     generate(cfg, data, seeds, "ga", desc="GA episodes")
-    write_manifest(cfg, data)
-    # Each round trains on exactly this config's shards so far, never on leftovers of another run.
+    # Each round trains on exactly this config's shards so far, never on leftovers of another run;
+    # the manifest (and the data hash in the model's metadata) describes those shards.
     files = [shard_name("ga", s) for s in seeds]
+    write_manifest(cfg, data, files)
     ckpt, onnx_path = run / "planner.pt", run / "planner.onnx"
     _train(cfg, data, run, files=files)
     for rnd in range(1, cfg.dagger.rounds + 1):
@@ -229,8 +230,8 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
         base = cfg.dagger.seed_base + rnd * 10_000
         dagger_seeds = list(range(base, base + cfg.dagger.episodes))
         generate(cfg, data, dagger_seeds, f"dagger{rnd}", str(onnx_path), desc=f"DAgger round {rnd}")
-        write_manifest(cfg, data)
         files += [shard_name(f"dagger{rnd}", s) for s in dagger_seeds]
+        write_manifest(cfg, data, files)
         _train(cfg, data, run, init=ckpt, files=files)
     _export(cfg, ckpt, onnx_path, data, "dynamo", 18)
     if not _verify(cfg, ckpt, onnx_path, data):

@@ -32,7 +32,7 @@ class DatasetConfig:
 class DaggerConfig:
     rounds: int = 2
     episodes: int = 150
-    seed_base: int = 50_000
+    seed_base: int = 20_000  # round r: seed_base + 10000 r; up to 7 rounds before the evaluation seeds
 
 
 @dataclass(frozen=True)
@@ -149,6 +149,7 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
 
 
 def _validate(cfg: Config) -> None:
+    dagger_end = cfg.dagger.seed_base + 10_000 * cfg.dagger.rounds + cfg.dagger.episodes  # last round's end
     checks = [
         (cfg.dataset.episodes > 0, "dataset.episodes must be > 0"),
         (cfg.dataset.workers >= 1, "dataset.workers must be >= 1"),
@@ -160,9 +161,11 @@ def _validate(cfg: Config) -> None:
         (0.0 <= cfg.train.clearance_threshold < 1.0, "train.clearance_threshold must be in [0, 1)"),
         (cfg.train.clearance_lookahead_time > 0, "train.clearance_lookahead_time must be > 0"),
         (cfg.dagger.episodes <= 10_000, "dagger.episodes must be <= 10000 (each round owns 10000 seeds)"),
-        (cfg.evaluate.seed_base >= cfg.dagger.seed_base + 10_000 * (cfg.dagger.rounds + 1)
-         and cfg.dagger.seed_base >= cfg.dataset.seed_base + cfg.dataset.episodes,
-         "seed ranges must be disjoint: dataset < dagger < evaluate"),
+        (cfg.evaluate.seed_base >= dagger_end and cfg.dagger.seed_base >= cfg.dataset.seed_base + cfg.dataset.episodes,
+         "seed ranges must be disjoint and in this order: dataset "
+         f"[{cfg.dataset.seed_base}, {cfg.dataset.seed_base + cfg.dataset.episodes}) < DAgger "
+         f"[{cfg.dagger.seed_base + 10_000}, {dagger_end}) (round r starts at dagger.seed_base + 10000 r) "
+         f"< evaluate [{cfg.evaluate.seed_base}, ...)"),
     ]
     for ok, message in checks:
         if not ok:

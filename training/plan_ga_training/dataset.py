@@ -119,12 +119,15 @@ def check_compatible(cfg: Config, out_dir: Path) -> None:
                           "set dataset.out_dir to a new folder or delete that one")
 
 
-def write_manifest(cfg: Config, out_dir: Path) -> dict:
-    """manifest.json: config, shards with seeds and counts, and a content hash of all shards."""
+def write_manifest(cfg: Config, out_dir: Path, files: list[str] | None = None) -> dict:
+    """manifest.json: config, shards with seeds and counts, and a content hash of the shards.
+
+    ``files`` limits it to the named shards (what a pipeline trained on); default: every shard.
+    """
     entries, digest = [], hashlib.sha256()
-    for path in sorted((out_dir / "shards").glob("*.npz")):
-        if path.name.endswith(".tmp.npz"):
-            continue
+    paths = [out_dir / "shards" / f for f in sorted(files)] if files is not None \
+        else sorted(p for p in (out_dir / "shards").glob("*.npz") if not p.name.endswith(".tmp.npz"))
+    for path in paths:
         data = path.read_bytes()
         digest.update(hashlib.sha256(data).digest())
         with np.load(path) as z:

@@ -1,6 +1,7 @@
 """End to end, as a user types it: plan-ga-train pipeline on a tiny config, then each subcommand."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -66,6 +67,23 @@ def test_dagger_shards_record_their_driver_and_are_remade_for_another_model(run_
     assert "driven by another model" not in out.stdout and "new episodes" not in out.stdout
     missing = run(*args, str(run_dir / "nope.onnx"), ok=False)
     assert missing.returncode == 1 and "model not found" in missing.stderr
+
+
+def test_pipeline_trains_on_its_own_shards_only(run_dir, tmp_path):
+    """Leftover shards of another run in the data folder are neither trained on nor in the manifest."""
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(run_dir / "data", data)
+    ga = sorted((data / "shards").glob("ga_*.npz"))
+    for name in ("ga_009999.npz", "dagger7_070001.npz"):
+        shutil.copy(ga[0], data / "shards" / name)
+    out = run("pipeline", "--config", TINY, "--set", f"run_dir={tmp_path}", "--set", f"dataset.out_dir={data}",
+              "--set", "dagger.rounds=0", "--set", "evaluate.episodes=1")
+    manifest = json.loads((data / "manifest.json").read_text())
+    assert sorted(s["file"] for s in manifest["shards"]) == [p.name for p in ga]
+    trained = [int(n) for n in re.findall(r"\((\d+) train / (\d+) validation samples\)", out.stdout)[-1]]
+    assert sum(trained) == manifest["samples"]
 
 
 def test_verify_inspect_profile_evaluate(run_dir, tmp_path):
