@@ -218,7 +218,7 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     run, data = Path(cfg.run_dir), Path(cfg.dataset.out_dir)
     run.mkdir(parents=True, exist_ok=True)
     seeds = list(range(cfg.dataset.seed_base, cfg.dataset.seed_base + cfg.dataset.episodes))
-    generate(cfg, data, seeds, "ga", desc="GA episodes")
+    made = len(generate(cfg, data, seeds, "ga", desc="GA episodes"))
     # Each round trains on exactly this config's shards so far, never on leftovers of another run;
     # the manifest (and the data hash in the model's metadata) describes those shards.
     files = [shard_name("ga", s) for s in seeds]
@@ -229,7 +229,7 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
         _export(cfg, ckpt, onnx_path, data, "dynamo", 18)
         base = cfg.dagger.seed_base + rnd * 10_000
         dagger_seeds = list(range(base, base + cfg.dagger.episodes))
-        generate(cfg, data, dagger_seeds, f"dagger{rnd}", str(onnx_path), desc=f"DAgger round {rnd}")
+        made += len(generate(cfg, data, dagger_seeds, f"dagger{rnd}", str(onnx_path), desc=f"DAgger round {rnd}"))
         files += [shard_name(f"dagger{rnd}", s) for s in dagger_seeds]
         write_manifest(cfg, data, files)
         _train(cfg, data, run, init=ckpt, files=files)
@@ -245,7 +245,8 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     prof = profile(str(onnx_path), load_model(ckpt, _spec(cfg)), _spec(cfg), 500)
     (run / "profile.json").write_text(json.dumps(prof, indent=1))
     elapsed = time.time() - t0
-    (run / "pipeline.json").write_text(json.dumps({"minutes": elapsed / 60, "config": args.config}))
+    (run / "pipeline.json").write_text(json.dumps({"minutes": elapsed / 60, "config": args.config,
+                                                   "episodes_made": made, "episodes_reused": len(files) - made}))
     _card(cfg, run, args.install)
     print(f"pipeline finished in {elapsed / 60:.1f} min")
     return 0
@@ -261,7 +262,7 @@ def _card(cfg: Config, run: Path, install: bool) -> None:
     write_model_card(run / "MODEL_CARD.md", cfg, json.loads((data / "manifest.json").read_text()),
                      json.loads((run / "history.json").read_text()), json.loads((run / "evaluation.json").read_text()),
                      inspect(str(run / "planner.onnx")), json.loads((run / "profile.json").read_text()),
-                     60 * meta.get("minutes", float("nan")), meta.get("config"))
+                     60 * meta.get("minutes", float("nan")), meta.get("config"), meta.get("episodes_reused", 0))
     if install:
         models = REPO / "models"
         for name in ("planner.onnx", "planner.pt", "MODEL_CARD.md", "evaluation.png", "loss.png"):

@@ -71,11 +71,16 @@ def example_inputs(spec: ModelSpec, batch: int = 2) -> tuple[torch.Tensor, ...]:
 
 
 def git_commit() -> str:
+    """The short commit of the code that exports, "-dirty" when tracked files differ from it."""
+    here = Path(__file__).resolve().parent  # this package's checkout, wherever the user runs from
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              check=True).stdout.strip()
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              check=True, cwd=here).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, check=True, cwd=here).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return ""
+    return head + ("-dirty" if dirty else "")
 
 
 def export_module(model: nn.Module, args: tuple[torch.Tensor, ...], path: Path, input_names: list[str],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 from pathlib import Path
 
@@ -11,11 +12,12 @@ from .evaluate import table
 
 
 def write_model_card(path: Path, cfg: Config, manifest: dict, history: list[dict], summary: dict, info: dict,
-                     prof: dict, elapsed_s: float, config_path: str | None) -> None:
+                     prof: dict, elapsed_s: float, config_path: str | None, reused: int = 0) -> None:
     shards = manifest["shards"]
     ga_eps = [s for s in shards if s["file"].startswith("ga_")]
     dagger_eps = [s for s in shards if s["file"].startswith("dagger")]
     best = min(history, key=lambda h: h["val"])
+    reused_note = f", reusing {reused} episode shards made before it started" if reused else ""
     meta = info["metadata"] or {}
     onnx, ga = summary.get("onnx", {}), summary.get("ga", {})
     ratio = (onnx.get("success_rate", 0) / ga["success_rate"]) if ga.get("success_rate") else float("nan")
@@ -77,7 +79,7 @@ with limits like the above, fed by a Nav2 rolling-window local costmap in the od
 - Different footprints, velocity limits or inflation settings far from training need retraining.
 - Every plan passes the node's safety layer; a rejected plan stops the robot rather than replanning.
 
-Pipeline time: {elapsed_s / 60:.1f} min on this machine ({platform.machine()}, 2 cores).
+Pipeline time: {elapsed_s / 60:.1f} min on this machine ({platform.machine()}, {os.cpu_count()} cores){reused_note}.
 
 <details><summary>Full config</summary>
 

@@ -84,6 +84,7 @@ def test_pipeline_trains_on_its_own_shards_only(run_dir, tmp_path):
     assert sorted(s["file"] for s in manifest["shards"]) == [p.name for p in ga]
     trained = [int(n) for n in re.findall(r"\((\d+) train / (\d+) validation samples\)", out.stdout)[-1]]
     assert sum(trained) == manifest["samples"]
+    assert "reusing 4 episode shards" in (tmp_path / "MODEL_CARD.md").read_text()  # its time excludes theirs
 
 
 def test_verify_inspect_profile_evaluate(run_dir, tmp_path):
