@@ -65,14 +65,21 @@ def cmd_ga(args: argparse.Namespace) -> int:
     return 0
 
 
+def _missing(model: str) -> bool:
+    """True, after saying so on stderr, when the model file does not exist."""
+    if Path(model).is_file():
+        return False
+    print(f"model not found: {model}", file=sys.stderr)
+    return True
+
+
 def cmd_dataset(args: argparse.Namespace) -> int:
     from .dataset import generate, write_manifest
 
     cfg = _cfg(args)
     out = Path(args.out or cfg.dataset.out_dir)
     n = args.episodes or cfg.dataset.episodes
-    if args.dagger_model and not Path(args.dagger_model).is_file():
-        print(f"model not found: {args.dagger_model}", file=sys.stderr)
+    if args.dagger_model and _missing(args.dagger_model):
         return 1
     if args.dagger_model:
         seeds = list(range(cfg.dagger.seed_base + args.round * 10_000,
@@ -202,8 +209,7 @@ def _evaluate(cfg: Config, model: str, episodes: int, seed: int, json_out: str |
 def cmd_evaluate(args: argparse.Namespace) -> int:
     cfg = _cfg(args)
     controllers = tuple(c.strip() for c in args.controllers.split(","))
-    if "onnx" in controllers and not Path(args.model).is_file():
-        print(f"model not found: {args.model}", file=sys.stderr)
+    if "onnx" in controllers and _missing(args.model):
         return 1
     _evaluate(cfg, args.model, args.episodes, args.seed, args.json, args.png, args.workers, controllers)
     return 0

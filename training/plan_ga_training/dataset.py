@@ -42,6 +42,7 @@ class Job:
     path: str
     cfg: Config
     model_path: str = ""  # empty: the GA drives; else this ONNX model drives and the GA labels
+    driver: str = ""  # the SHA-256 of model_path, hashed once per round, stored in the shard
 
 
 def shard_name(prefix: str, seed: int) -> str:
@@ -52,10 +53,14 @@ def file_sha256(path: str) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def shard_driver(path: Path) -> str:
+def _driver(z: np.lib.npyio.NpzFile) -> str:
     """The SHA-256 of the model that drove a shard's episode; "" for a GA episode or an old shard."""
+    return str(z["driver"]) if "driver" in z.files else ""
+
+
+def shard_driver(path: Path) -> str:
     with np.load(path) as z:
-        return str(z["driver"]) if "driver" in z.files else ""
+        return _driver(z)
 
 
 def _run_job(job: Job) -> dict:
@@ -74,7 +79,7 @@ def _run_job(job: Job) -> dict:
     np.savez_compressed(tmp, costmap=np.round(s["costmap"][:, 0] * 100).astype(np.uint8), state=s["state"],
                         goal=s["goal"], meta=s["meta"], label=s["label"],
                         result=np.array([res.success, res.collision, res.time, len(s["label"])], np.float64),
-                        driver=np.array(file_sha256(job.model_path) if job.model_path else ""))
+                        driver=np.array(job.driver))
     tmp.rename(job.path)  # a shard exists only when complete
     return {"seed": job.seed, "success": res.success, "collision": res.collision, "samples": len(s["label"])}
 
@@ -85,8 +90,8 @@ def generate(cfg: Config, out_dir: Path, seeds: list[int], prefix: str, model_pa
     check_compatible(cfg, out_dir)
     shards = out_dir / "shards"
     shards.mkdir(parents=True, exist_ok=True)
-    jobs = [Job(s, str(shards / shard_name(prefix, s)), cfg, model_path) for s in seeds]
     driver = file_sha256(model_path) if model_path else ""
+    jobs = [Job(s, str(shards / shard_name(prefix, s)), cfg, model_path, driver) for s in seeds]
     todo = [j for j in jobs if not Path(j.path).exists() or (driver and shard_driver(Path(j.path)) != driver)]
     stale = sum(Path(j.path).exists() for j in todo)
     if stale:
@@ -132,7 +137,7 @@ def write_manifest(cfg: Config, out_dir: Path, files: list[str] | None = None) -
         digest.update(hashlib.sha256(data).digest())
         with np.load(path) as z:
             ok, coll, t, count = z["result"]
-            driver = str(z["driver"]) if "driver" in z.files else ""
+            driver = _driver(z)
         entries.append({"file": path.name, "seed": int(path.stem.split("_")[-1]), "samples": int(count),
                         "success": bool(ok), "collision": bool(coll), "time": float(t), "driver": driver})
     manifest = {"config": to_dict(cfg), "shards": entries, "samples": sum(e["samples"] for e in entries),

@@ -7,6 +7,7 @@ import torch
 from plan_ga_ros.contract import ModelSpec
 from plan_ga_ros.kinematics import rollout
 from plan_ga_ros.safety import collisions, window_lookup
+from plan_ga_ros.tensors import window_cell_centres
 from plan_ga_training.config import ConfigError, load_config
 from plan_ga_training.export import ExportError, export_module, export_planner
 from plan_ga_training.export_examples import AdaptivePoolModel, BrokenModel, FixedModel
@@ -82,13 +83,13 @@ def test_window_cost_agrees_with_the_safety_layer_lookup_at_cell_centres():
     rng = np.random.default_rng(4)
     window = rng.random((50, 50)).astype(np.float32)
     rc = rng.integers(0, 50, (200, 2))
-    xy = (rc[:, ::-1] + 0.5 - 25) * SPEC.resolution  # cell centres, (x ← column, y ← row)
+    xy = window_cell_centres(SPEC)[rc[:, 0], rc[:, 1]]  # cell centres, (x ← column, y ← row)
     got = window_cost(torch.from_numpy(window)[None, None], torch.from_numpy(xy).float()[None], SPEC)[0].numpy()
     np.testing.assert_allclose(got, window_lookup(window, xy, SPEC.resolution), atol=1e-5)
 
 
 def test_clearance_penalty_charges_a_plan_into_an_obstacle_and_pushes_it_away():
-    x = (np.arange(50) + 0.5 - 25) * SPEC.resolution
+    x = window_cell_centres(SPEC)[0, :, 0]
     window = np.tile(np.exp(-3.0 * np.clip(0.6 - x, 0, None)), (50, 1)).astype(np.float32)  # inflated wall 0.6 m ahead
     cost = torch.from_numpy(window)[None, None]
     ahead = torch.tensor([[[0.5, 0.0, 0.0]] * 20], requires_grad=True)
