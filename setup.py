@@ -27,8 +27,8 @@ setup(
     entry_points={
         "console_scripts": [
             f"planner_node = {package_name}.ros.planner_node:main",
-            f"sim_node = {package_name}.ros.sim_node:main",
-            f"plan_ga_demo = {package_name}.ros.demo:main",
+            f"sim_node = {package_name}.sim.sim_node:main",
+            f"plan_ga_demo = {package_name}.sim.demo:main",
         ],
     },
 )

@@ -17,7 +17,7 @@ from common import MODEL, REPO, save, stats
 
 from plan_ga_ros.planner import RobotSnapshot, build_inputs
 from plan_ga_ros.policy import OnnxPolicy
-from plan_ga_ros.world import local_costmap, make_episode
+from plan_ga_ros.sim.world import local_costmap, make_episode
 from plan_ga_training.config import load_config
 from plan_ga_training.dataset import planner_config
 from plan_ga_training.episodes import GAController

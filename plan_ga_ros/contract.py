@@ -27,6 +27,19 @@ CONTROLS: tuple[str, ...] = ("v_x", "v_y", "omega")
 STATE_FIELDS: tuple[str, ...] = ("x", "y", "theta", "v_x", "v_y", "omega", "a_x", "a_y", "alpha")
 KINEMATICS = ("diff_drive", "omni")
 
+# Sane ranges of a model's geometry, checked at load: metadata outside them could shrink the
+# collision check to nothing (a 1 µs step, one step, a 0.1 mm cell) or exhaust memory.
+SANE_RANGES: dict[str, tuple[float, float]] = {
+    "window_cells": (16, 256),
+    "resolution": (0.02, 0.5),
+    "dt": (0.05, 0.5),
+    "steps": (5, 100),
+    "goal_clip_distance": (0.1, 10.0),
+    "robot_radius": (0.01, 2.0),
+    "inflation_decay": (0.0, 100.0),
+}
+MIN_HORIZON_S = 1.0  # steps × dt: a plan must cover at least this long
+
 
 class ContractError(ValueError):
     """A model or its metadata does not obey the interface."""
@@ -85,12 +98,20 @@ class ModelSpec:
     def __post_init__(self) -> None:
         if self.kinematics not in KINEMATICS:
             raise ContractError(f"kinematics must be one of {KINEMATICS}, got {self.kinematics!r}")
-        if not (self.resolution > 0 and self.dt > 0 and self.steps > 0 and self.window_cells > 0):
-            raise ContractError("resolution, dt, steps and window_cells must be positive")
+        for name, (lo, hi) in SANE_RANGES.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
+                raise ContractError(f"{name}={value!r} is outside its sane range [{lo}, {hi}]")
+        if self.steps * self.dt < MIN_HORIZON_S - 1e-9:
+            raise ContractError(f"steps × dt = {self.steps * self.dt:.3f} s is shorter than {MIN_HORIZON_S} s")
+        if self.goal_clip_distance > 0.5 * self.window_cells * self.resolution + 1e-9:
+            raise ContractError(f"goal_clip_distance {self.goal_clip_distance} m lies outside the "
+                                f"{self.window_cells * self.resolution:.2f} m window")
+        for name in ("min_v_x", "max_v_x", "max_v_y", "max_omega", "max_a_x", "max_a_y", "max_alpha"):
+            if not abs(getattr(self.limits, name)) <= 50.0:
+                raise ContractError(f"limit {name}={getattr(self.limits, name)!r} is outside [-50, 50]")
         if tuple(self.controls) != CONTROLS:
             raise ContractError(f"controls must be {CONTROLS}, got {tuple(self.controls)}")
-        if not self.goal_clip_distance > 0:
-            raise ContractError("goal_clip_distance must be positive")
 
     @property
     def output_size(self) -> int:

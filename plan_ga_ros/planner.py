@@ -1,36 +1,65 @@
-"""One planning step: inputs → tensors → policy → safety → Plan. No ROS here."""
+"""The pieces of one planning step: the planning config, the model's inputs and the safety layer.
+No ROS here; ``session.PlannerSession`` sequences them."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 import numpy as np
 
-from . import kinematics, safety, tensors
-from .contract import COSTMAP_INPUT, Limits, ModelSpec
+from . import kinematics, parameters, safety, tensors
+from .contract import Limits, ModelSpec
 
-Policy = Callable[[dict[str, np.ndarray]], np.ndarray]  # feed dict → [B, steps*3]
+
+def _d(name: str) -> Any:
+    return field(default=parameters.default(name))
 
 
 @dataclass(frozen=True)
 class PlannerConfig:
-    """The node's planning parameters (defaults follow SPEC section 3)."""
+    """The planning parameters as plain values; defaults come from the node's parameter table."""
 
     limits: Limits = field(default_factory=Limits)
     speed_limit: float = float("inf")
-    robot_radius: float = 0.2
-    collision_lookahead_time: float = 1.0
-    unknown_cost: float = 0.0
-    inflation_decay: float = 3.0
-    goal_clip_distance: float = 2.0
-    xy_goal_tolerance: float = 0.15
-    yaw_goal_tolerance: float = 0.25
-    stateful_goal_checker: bool = True
-    costmap_timeout: float = 1.0
-    odom_timeout: float = 0.5
-    control_period: float = 0.05
+    robot_radius: float = _d("robot_radius")
+    collision_lookahead_time: float = _d("collision_lookahead_time")
+    unknown_cost: float = _d("unknown_cost")
+    allow_unknown: bool = _d("allow_unknown")
+    inflation_decay: float = ModelSpec().inflation_decay
+    goal_clip_distance: float = ModelSpec().goal_clip_distance
+    xy_goal_tolerance: float = _d("xy_goal_tolerance")
+    yaw_goal_tolerance: float = _d("yaw_goal_tolerance")
+    stateful_goal_checker: bool = _d("stateful_goal_checker")
+    costmap_timeout: float = _d("costmap_timeout")
+    odom_timeout: float = _d("odom_timeout")
+    goal_timeout: float = _d("goal_timeout")
+    control_period: float = 1.0 / parameters.default("planning_frequency")
+    acceleration_window: float = _d("acceleration_window")
+    planner: str = _d("planner")
+    fallback_planner: str = _d("fallback_planner")
+    fallback_after_rejections: int = _d("fallback_after_rejections")
+    fallback_hold_time: float = _d("fallback_hold_time")
+    carrot_distance: float = _d("carrot_distance")
+    required_movement_radius: float = _d("required_movement_radius")
+    movement_time_allowance: float = _d("movement_time_allowance")
+    recovery_timeout: float = _d("recovery_timeout")
+
+    @classmethod
+    def from_params(cls, values: Mapping[str, Any], spec: ModelSpec) -> PlannerConfig:
+        """The config for parameter ``values`` (missing ones take their defaults) and a model's spec."""
+        v = {**parameters.defaults(), **values}
+        limits = Limits(**{k: float(v[k]) for k in LIMIT_NAMES})
+        plain = {f.name for f in fields(cls)} - {"limits", "speed_limit", "inflation_decay", "goal_clip_distance",
+                                                 "control_period"}
+        return cls(limits=limits, speed_limit=v["speed_limit"] if v["speed_limit"] > 0 else float("inf"),
+                   inflation_decay=v["inflation_decay"] if v["inflation_decay"] > 0 else spec.inflation_decay,
+                   goal_clip_distance=spec.goal_clip_distance, control_period=1.0 / v["planning_frequency"],
+                   **{k: v[k] for k in plain})
+
+
+LIMIT_NAMES = tuple(f.name for f in fields(Limits))
 
 
 @dataclass(frozen=True)
@@ -40,44 +69,6 @@ class RobotSnapshot:
     pose: np.ndarray
     velocity: np.ndarray
     acceleration: np.ndarray
-
-
-@dataclass
-class Plan:
-    """The outcome of one planning step."""
-
-    ok: bool
-    reason: str
-    command: np.ndarray  # [3] the twist to execute now (zeros when not ok)
-    controls: np.ndarray  # [steps, 3] the validated plan (raw model output if rejected)
-    path: np.ndarray  # [steps+1, 3] odom-frame poses of the rollout
-    timings_ms: dict[str, float] = field(default_factory=dict)
-    window: np.ndarray | None = None
-
-
-def input_problem(
-    now: float,
-    costmap_stamp: float | None,
-    odom_stamp: float | None,
-    have_goal: bool,
-    config: PlannerConfig,
-) -> str | None:
-    """Why the model must not run now (missing/stale inputs), or None when inputs are fresh.
-
-    Stamps far in the future count as stale too: a clock that jumps must not freeze the gate.
-    """
-    if costmap_stamp is None:
-        return "no costmap received"
-    if odom_stamp is None:
-        return "no odometry received"
-    if not have_goal:
-        return "no goal"
-    c_age, o_age = now - costmap_stamp, now - odom_stamp
-    if c_age > config.costmap_timeout or c_age < -config.costmap_timeout:
-        return f"costmap is stale (age {c_age:.2f} s > costmap_timeout {config.costmap_timeout:.2f} s)"
-    if o_age > config.odom_timeout or o_age < -config.odom_timeout:
-        return f"odometry is stale (age {o_age:.2f} s > odom_timeout {config.odom_timeout:.2f} s)"
-    return None
 
 
 def build_inputs(
@@ -95,46 +86,17 @@ def make_safe(
     raw: np.ndarray,
     window: np.ndarray,
     previous_command: np.ndarray,
+    velocity: np.ndarray,
     spec: ModelSpec,
     config: PlannerConfig,
 ) -> tuple[np.ndarray, safety.PlanCheck]:
-    """Clip the raw plan to the limits, rate-limit its first command, and validate the result."""
+    """Clip the raw plan to the limits, rate-limit its first command, and validate the result over
+    the collision horizon (never shorter than the stopping time at ``velocity`` plus a margin)."""
     raw = np.asarray(raw, dtype=np.float64).reshape(spec.steps, 3)
     if not np.isfinite(raw).all():
         return raw, safety.PlanCheck(False, "model output contains NaN or inf", np.zeros((spec.steps + 1, 3)))
     controls = kinematics.clip_controls(raw, config.limits, config.speed_limit)
     controls[0] = kinematics.limit_change(controls[0], previous_command, config.limits, config.control_period)
-    check = safety.validate_plan(controls, window, spec, config.robot_radius, config.collision_lookahead_time)
+    horizon = safety.collision_horizon(config.collision_lookahead_time, velocity, config.limits)
+    check = safety.validate_plan(controls, window, spec, config.robot_radius, horizon)
     return controls, check
-
-
-def plan_step(
-    policy: Policy,
-    spec: ModelSpec,
-    config: PlannerConfig,
-    grid: tensors.Grid,
-    robot: RobotSnapshot,
-    goal: np.ndarray,
-    previous_command: np.ndarray,
-) -> Plan:
-    """Run one tick; never raises on bad numbers: a rejected plan comes back with ok=False."""
-    t0 = time.perf_counter()
-    timings: dict[str, float] = {}
-    zero = np.zeros(3)
-    empty = np.zeros((spec.steps, 3))
-    try:
-        feed = build_inputs(grid, robot, goal, spec, config)
-    except ValueError as exc:
-        return Plan(False, f"bad input: {exc}", zero, empty, np.repeat(robot.pose[None], spec.steps + 1, 0))
-    t1 = time.perf_counter()
-    raw = policy(feed)
-    t2 = time.perf_counter()
-    window = feed[COSTMAP_INPUT][0, 0]
-    controls, check = make_safe(raw[0], window, previous_command, spec, config)
-    path = kinematics.compose(robot.pose, check.relative_poses)
-    t3 = time.perf_counter()
-    timings.update(tensors=(t1 - t0) * 1e3, inference=(t2 - t1) * 1e3, safety=(t3 - t2) * 1e3)
-    if not check.ok:
-        return Plan(False, check.reason, zero, controls, path, timings, window)
-    return Plan(True, "", controls[0].copy(), controls, path, timings, window)
-

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .contract import ModelSpec
+from .contract import Limits, ModelSpec
 from .kinematics import rollout
 from .tensors import window_cell_centres, wrap_angle
 
@@ -88,6 +88,20 @@ def plan_collisions(window: np.ndarray, poses: np.ndarray, spec: ModelSpec, radi
     d = np.sqrt(((poses[..., None, :2] - lethal) ** 2).sum(-1)).min(-1)  # [..., T+1]
     deeper = (d[..., 1:] < d[..., :1] - 0.01) | (centre[..., 1:] >= LETHAL_COST)
     return np.where(hit[..., :1], deeper, hit[..., 1:])
+
+
+MIN_LOOKAHEAD_TIME = 0.5  # s: the collision check never looks less far ahead (a floor, not a parameter)
+STOP_MARGIN_TIME = 0.3  # s: beyond the stopping time at the current speed
+
+
+def collision_horizon(lookahead_time: float, velocity: np.ndarray, limits: Limits) -> float:
+    """The time (s) a plan is checked over: the requested lookahead, but never less than the floor or
+    the time to stop from ``velocity`` at the acceleration limits plus a margin."""
+    v = np.abs(np.asarray(velocity, dtype=np.float64).reshape(3))
+    acc = np.maximum(np.asarray(limits.acceleration, dtype=np.float64), 1e-3)
+    t_stop = float(np.max(np.where(v > 1e-6, v / acc, 0.0)))
+    requested = float(lookahead_time) if np.isfinite(lookahead_time) else 0.0
+    return max(requested, MIN_LOOKAHEAD_TIME, t_stop + STOP_MARGIN_TIME)
 
 
 def lookahead_steps(lookahead_time: float, spec: ModelSpec) -> int:

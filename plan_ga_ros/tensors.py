@@ -13,8 +13,6 @@ import numpy as np
 
 from .contract import COSTMAP_INPUT, GOAL_INPUT, METADATA_INPUT, STATE_INPUT, ModelSpec
 
-UNKNOWN = -1
-LETHAL = 100
 MAX_COORDINATE = 1e6  # metres; farther poses are rejected (float32 tensors and grid indices stay exact)
 
 
@@ -72,6 +70,34 @@ class Grid:
             )
         return cls(flat.astype(np.int8, copy=False).reshape(height, width), float(resolution),
                    tuple(float(v) for v in origin), frame_id)
+
+
+def pool_grid(grid: Grid, window_resolution: float) -> Grid:
+    """Max-pool a grid much finer than the window (k×k blocks, unknown only where a whole block is),
+    so that building a window visits a bounded number of cells whatever the source resolution."""
+    k = int(np.floor(0.5 * window_resolution / grid.resolution))
+    if k < 2:
+        return grid
+    h, w = grid.data.shape
+    hp, wp = -(-h // k) * k, -(-w // k) * k
+    data = grid.data
+    if (hp, wp) != (h, w):
+        data = np.full((hp, wp), -1, dtype=np.int8)
+        data[:h, :w] = grid.data
+    # Unknown (-1) is below every known cost, so the block maximum is unknown only if all cells are.
+    pooled = data.reshape(hp // k, k, wp // k, k).max(axis=(1, 3))
+    return Grid(pooled, grid.resolution * k, grid.origin, grid.frame_id)
+
+
+def grid_value_at(grid: Grid, xy: np.ndarray) -> int:
+    """The OccupancyGrid value (0..100, -1 unknown) at parent-frame point ``xy``; -1 outside the grid."""
+    ox, oy, oyaw = grid.origin
+    dx, dy = float(xy[0]) - ox, float(xy[1]) - oy
+    c, s = np.cos(oyaw), np.sin(oyaw)
+    col = int(np.floor((c * dx + s * dy) / grid.resolution))
+    row = int(np.floor((-s * dx + c * dy) / grid.resolution))
+    h, w = grid.data.shape
+    return int(grid.data[row, col]) if 0 <= row < h and 0 <= col < w else -1
 
 
 def window_cell_centres(spec: ModelSpec) -> np.ndarray:

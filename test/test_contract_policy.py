@@ -93,7 +93,7 @@ def test_plan_step_rejects_a_colliding_plan(models, spec):
 
 def test_core_imports_neither_rclpy_nor_torch():
     code = ("import sys, plan_ga_ros.contract, plan_ga_ros.tensors, plan_ga_ros.kinematics, plan_ga_ros.safety, "
-            "plan_ga_ros.policy, plan_ga_ros.planner, plan_ga_ros.world; "
+            "plan_ga_ros.policy, plan_ga_ros.planner, plan_ga_ros.sim.world; "
             "bad = [m for m in ('rclpy', 'torch', 'onnxruntime') if m in sys.modules]; print(bad); "
             "sys.exit(1 if bad else 0)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -137,7 +137,7 @@ def test_a_robot_starting_in_collision_may_back_out_but_not_go_deeper():
 
 
 def test_ga_escapes_from_a_start_in_collision():
-    from plan_ga_training.ga import GAPlanner
+    from plan_ga_ros.ga import GAPlanner
 
     window = np.zeros((50, 50), np.float32)
     window[:, 25:] = 0.99
@@ -149,7 +149,7 @@ def test_ga_escapes_from_a_start_in_collision():
 
 
 def test_world_clearance_is_exact_to_the_obstacle_square():
-    from plan_ga_ros.world import make_world
+    from plan_ga_ros.sim.world import make_world
 
     occ = np.zeros((40, 40), bool)
     occ[20, 20] = True  # the square [1.0, 1.05] x [1.0, 1.05]

@@ -14,10 +14,10 @@ from typing import Any
 
 import yaml
 
-from plan_ga_ros.world import WorldConfig
+from plan_ga_ros.sim.world import WorldConfig
 
 from .episodes import EpisodeConfig
-from .ga import GAConfig
+from plan_ga_ros.ga import GAConfig
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,9 @@ from plan_ga_ros.contract import COSTMAP_INPUT, GOAL_INPUT, ModelSpec
 from plan_ga_ros.planner import PlannerConfig, RobotSnapshot, build_inputs, make_safe
 from plan_ga_ros.safety import goal_check
 from plan_ga_ros.tensors import Grid
-from plan_ga_ros.world import RobotSim, World, local_costmap, make_episode  # noqa: F401 (re-exported)
+from plan_ga_ros.sim.world import RobotSim, World, local_costmap, make_episode  # noqa: F401 (re-exported)
 
-from .ga import GAConfig, GAPlanner
+from plan_ga_ros.ga import GAConfig, GAPlanner
 
 
 @dataclass(frozen=True)

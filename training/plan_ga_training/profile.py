@@ -10,7 +10,7 @@ import torch
 from plan_ga_ros.contract import INPUT_NAMES, ModelSpec
 from plan_ga_ros.planner import PlannerConfig, RobotSnapshot, plan_step
 from plan_ga_ros.policy import OnnxPolicy, SessionConfig
-from plan_ga_ros.world import WorldConfig, local_costmap
+from plan_ga_ros.sim.world import WorldConfig, local_costmap
 
 from .episodes import make_episode
 

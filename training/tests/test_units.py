@@ -11,7 +11,7 @@ from plan_ga_ros.tensors import window_cell_centres
 from plan_ga_training.config import ConfigError, load_config
 from plan_ga_training.export import ExportError, export_module, export_planner
 from plan_ga_training.export_examples import AdaptivePoolModel, BrokenModel, FixedModel
-from plan_ga_training.ga import GAPlanner
+from plan_ga_ros.ga import GAPlanner
 from plan_ga_training.losses import clearance_penalty, rollout_xy, window_cost
 from plan_ga_training.model import PlannerNet
 from plan_ga_training.train import mirror

@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"plan_ga demo: {args.episodes} held-out worlds from seed {args.seed}, planner at {args.frequency:g} Hz, "
           f"ROS_DOMAIN_ID={os.environ['ROS_DOMAIN_ID']} (loopback only); logs in {out}/")
 
-    sim_cmd = [sys.executable, "-m", "plan_ga_ros.ros.sim_node", "--ros-args", "-p", f"episodes:={args.episodes}",
+    sim_cmd = [sys.executable, "-m", "plan_ga_ros.sim.sim_node", "--ros-args", "-p", f"episodes:={args.episodes}",
                "-p", f"seed:={args.seed}", "-p", f"episode_timeout:={args.episode_timeout}"]
     planner_cmd = [sys.executable, "-m", "plan_ga_ros.ros.planner_node", "--ros-args", "--params-file",
                    _share_file("config", "planner.yaml"), "-p", f"planning_frequency:={args.frequency}"]
@@ -191,7 +191,7 @@ def _draw(results: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..world import WorldConfig, make_episode
+    from .world import WorldConfig, make_episode
 
     cols = min(5, len(results))
     rows = int(np.ceil(len(results) / cols))

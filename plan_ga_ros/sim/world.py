@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from . import kinematics
-from .contract import Limits
-from .tensors import Grid
+from .. import kinematics
+from ..contract import Limits
+from ..tensors import Grid
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from plan_ga_ros import kinematics, safety
-from plan_ga_ros.contract import Limits, ModelSpec
-from plan_ga_ros.tensors import wrap_angle
+from . import kinematics, safety
+from .contract import Limits, ModelSpec
+from .tensors import wrap_angle
 
 
 @dataclass(frozen=True)

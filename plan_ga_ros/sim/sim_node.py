@@ -23,9 +23,9 @@ from rosgraph_msgs.msg import Clock
 from std_msgs.msg import String
 
 from ..contract import Limits
+from ..ros import conversions as conv
 from ..safety import goal_check
-from ..world import RobotSim, WorldConfig, local_costmap, make_episode
-from . import conversions as conv
+from .world import RobotSim, WorldConfig, local_costmap, make_episode
 
 
 class SimNode(Node):

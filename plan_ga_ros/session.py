@@ -1,0 +1,507 @@
+"""The planning session: everything stateful about planning, in one place, without ROS.
+
+The node, the simulator, training (dataset, DAgger, evaluation) and the benchmarks all drive a
+``PlannerSession``: they hand it stamped inputs and call ``tick(now)`` at the planning rate; it
+returns a ``Decision``. Input gates, the goal latch and check, path following, the odometry
+history behind the acceleration estimate, the previous command, the fallback planner, the
+progress checker, recovery and the typed stop reasons exist only here.
+"""
+
+from __future__ import annotations
+
+import collections
+import enum
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import kinematics, path, safety, tensors
+from .contract import COSTMAP_INPUT, GOAL_INPUT, STATE_INPUT, ModelSpec
+from .ga import GAConfig, GAPlanner
+from .planner import PlannerConfig, RobotSnapshot, build_inputs, make_safe
+
+Policy = Callable[[dict[str, np.ndarray]], np.ndarray]  # feed dict (batch 1) → [1, steps*3]
+
+# Odometry beyond these is a broken driver, not a robot: refused (m/s, rad/s).
+MAX_ODOM_SPEED = 20.0
+MAX_ODOM_YAW_RATE = 20.0
+MAX_FRAME_CHARS = 256
+
+
+class Level(enum.IntEnum):
+    """Severity, numbered like diagnostic_msgs/DiagnosticStatus."""
+
+    OK = 0
+    WARN = 1
+    ERROR = 2
+
+
+class StopReason(enum.Enum):
+    """Why the robot is not executing a plan this tick; ``NONE`` while it is."""
+
+    NONE = ("planning", Level.OK)
+    INACTIVE = ("not active", Level.OK)
+    NO_MODEL = ("no model loaded", Level.ERROR)
+    NO_COSTMAP = ("no costmap received", Level.OK)
+    NO_ODOMETRY = ("no odometry received", Level.OK)
+    NO_GOAL = ("no goal", Level.OK)
+    GOAL_REACHED = ("goal reached", Level.OK)
+    GOAL_EXPIRED = ("goal expired (goal_timeout)", Level.WARN)
+    GOAL_FAILED = ("goal failed", Level.ERROR)
+    COSTMAP_STALE = ("costmap is stale", Level.WARN)
+    ODOMETRY_STALE = ("odometry is stale", Level.WARN)
+    BAD_COSTMAP = ("costmap rejected", Level.WARN)
+    BAD_ODOMETRY = ("odometry rejected", Level.WARN)
+    BAD_GOAL = ("goal rejected", Level.WARN)
+    BAD_PATH = ("path rejected", Level.WARN)
+    NO_TRANSFORM = ("no transform", Level.WARN)
+    FRAME_MISMATCH = ("frames disagree", Level.WARN)
+    OFF_MAP = ("robot off the costmap or on unknown space", Level.WARN)
+    BAD_INPUT = ("bad input", Level.WARN)
+    INFERENCE_ERROR = ("inference error", Level.ERROR)
+    PLAN_REJECTED = ("plan rejected", Level.WARN)
+    DEADLINE = ("tick overran its deadline", Level.ERROR)
+    CLOCK_STOPPED = ("clock stopped", Level.ERROR)
+    INTERNAL_ERROR = ("internal error", Level.ERROR)
+    SHUTDOWN = ("shutting down", Level.OK)
+
+    @property
+    def message(self) -> str:
+        return self.value[0]
+
+    @property
+    def level(self) -> Level:
+        return self.value[1]
+
+
+INPUT_REASONS = {"costmap": StopReason.BAD_COSTMAP, "odometry": StopReason.BAD_ODOMETRY,
+                 "goal": StopReason.BAD_GOAL, "path": StopReason.BAD_PATH, "transform": StopReason.NO_TRANSFORM}
+
+
+@dataclass
+class Decision:
+    """The outcome of one tick: what to command and why."""
+
+    stamp: float
+    reason: StopReason
+    detail: str = ""
+    command: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    send: bool = False  # publish ``command`` this tick (always while executing; while a stop is needed)
+    controls: np.ndarray | None = None  # the executed plan [steps, 3]
+    path: np.ndarray | None = None  # its rollout [steps+1, 3] in the odometry frame
+    planner: str = ""  # onnx | ga | recovery while executing
+    feed: dict[str, np.ndarray] | None = None  # the model's inputs this tick (recording, replay)
+    network_raw: np.ndarray | None = None  # the network's raw plan [steps*3], when it ran
+    network_ok: bool | None = None  # whether the safety layer accepted the network's plan
+    carrot: np.ndarray | None = None  # the model's goal pose this tick (odometry frame)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def executing(self) -> bool:
+        return self.reason is StopReason.NONE
+
+    @property
+    def message(self) -> str:
+        return f"{self.reason.message}: {self.detail}" if self.detail else self.reason.message
+
+
+@dataclass
+class _Goal:
+    poses: np.ndarray  # [N, 3]: one pose for a single goal, the path otherwise
+    stamp: float
+    frame: str
+    is_path: bool
+    index: int = 0  # path poses before this one have been passed
+    xy_latched: bool = False
+
+
+def _frame(frame: str) -> str:
+    return frame if len(frame) <= MAX_FRAME_CHARS else frame[:MAX_FRAME_CHARS] + "…"
+
+
+class PlannerSession:
+    """One robot's planning state. Setters validate and store; ``tick`` decides. Nothing raises."""
+
+    def __init__(self, config: PlannerConfig, spec: ModelSpec, network: Policy | None = None,
+                 ga_config: GAConfig = GAConfig(), seed: int = 0) -> None:
+        self.config, self.spec, self.network = config, spec, network
+        self._ga_config, self._seed = ga_config, seed
+        self._ga: GAPlanner | None = None
+        self._grid: tuple[tensors.Grid, float] | None = None
+        self._odom: tuple[np.ndarray, np.ndarray, float, str] | None = None
+        self._history: collections.deque[tuple[float, np.ndarray]] = collections.deque(maxlen=400)
+        self._goal: _Goal | None = None
+        self._goal_outcome: StopReason | None = None
+        self._errors: dict[str, str] = {}
+        self._progress = path.ProgressChecker(config.required_movement_radius, config.movement_time_allowance)
+        self.last_command = np.zeros(3)
+        self.reset_counters()
+        self._reset_planning()
+
+    # ------------------------------------------------------------------ configuration
+    def reset_counters(self) -> None:
+        self.ticks = self.rejected = self.fallback_ticks = self.recovery_ticks = 0
+
+    def _reset_planning(self) -> None:
+        self._rejections = 0
+        self._fallback_active = False
+        self._network_ok_since: float | None = None
+        self._no_plan_since: float | None = None
+        self._progress.reset()
+        if self._ga is not None:
+            self._ga.reset()
+
+    def set_config(self, config: PlannerConfig) -> None:
+        """Swap in a validated configuration (inputs and the goal are kept)."""
+        self.config = config
+        self._progress = path.ProgressChecker(config.required_movement_radius, config.movement_time_allowance)
+        self._ga = None  # rebuilt with the new limits on first use
+
+    def set_model(self, network: Policy | None, spec: ModelSpec) -> None:
+        """Swap the network (and the geometry it plans with)."""
+        self.network, self.spec = network, spec
+        self._ga = None
+
+    def reset(self) -> None:
+        """Forget the goal and every input (deactivate, cleanup, a clock that jumped back)."""
+        self._grid = self._odom = self._goal = None
+        self._goal_outcome = None
+        self._history.clear()
+        self._errors.clear()
+        self.last_command = np.zeros(3)
+        self._reset_planning()
+
+    def clear_goal(self) -> None:
+        self._goal, self._goal_outcome = None, None
+        self._errors.pop("goal", None)
+        self._errors.pop("path", None)
+        self._reset_planning()
+
+    # ------------------------------------------------------------------ inputs
+    def reject(self, kind: str, message: str) -> None:
+        """An input of ``kind`` (costmap, odometry, goal, path, transform) was refused upstream."""
+        self._errors[kind] = message[:500]
+        if kind == "costmap":
+            self._grid = None
+        elif kind == "odometry":
+            self._odom = None
+        elif kind in ("goal", "path"):
+            self._goal = None
+
+    def accept(self, kind: str) -> None:
+        """Clear an upstream refusal of ``kind`` (e.g. a transform that became available)."""
+        self._errors.pop(kind, None)
+
+    def set_costmap(self, grid: tensors.Grid, stamp: float) -> str | None:
+        """Store a costmap (fine grids are max-pooled once here, so each tick's work is bounded)."""
+        try:
+            if not np.isfinite(stamp):
+                raise ValueError(f"stamp {stamp} is not finite")
+            grid = tensors.pool_grid(grid, self.spec.resolution)
+        except ValueError as exc:
+            self.reject("costmap", f"costmap rejected: {exc}")
+            return str(exc)
+        self._grid = (grid, float(stamp))
+        self._errors.pop("costmap", None)
+        return None
+
+    def set_odometry(self, pose: np.ndarray, velocity: np.ndarray, stamp: float, frame: str = "odom") -> str | None:
+        """Store odometry (pose in its frame, body-frame twist) and extend the acceleration history."""
+        try:
+            pose = tensors.check_pose(np.asarray(pose, dtype=np.float64).copy(), "odometry pose")
+            pose[2] = float(tensors.wrap_angle(pose[2]))
+            vel = np.asarray(velocity, dtype=np.float64).reshape(3)
+            if not (np.isfinite(vel).all() and np.isfinite(stamp)):
+                raise ValueError(f"twist {vel.tolist()} or stamp {stamp} is not finite")
+            if max(abs(vel[0]), abs(vel[1])) > MAX_ODOM_SPEED or abs(vel[2]) > MAX_ODOM_YAW_RATE:
+                raise ValueError(f"twist {vel.tolist()} is beyond any robot ({MAX_ODOM_SPEED} m/s, "
+                                 f"{MAX_ODOM_YAW_RATE} rad/s)")
+        except ValueError as exc:
+            self.reject("odometry", f"odometry rejected: {exc}")
+            return str(exc)
+        if self._history and stamp <= self._history[-1][0]:
+            self._history.clear()  # time went backwards (bag loop, simulation reset)
+        self._history.append((float(stamp), vel))
+        self._odom = (pose, vel, float(stamp), _frame(frame))
+        self._errors.pop("odometry", None)
+        return None
+
+    def set_goal(self, pose: np.ndarray, stamp: float, frame: str = "") -> str | None:
+        """A single goal (odometry frame, or ``frame`` when it is the odometry's); replaces any path."""
+        try:
+            goal = tensors.check_pose(np.asarray(pose, dtype=np.float64), "goal pose")
+            if not np.isfinite(stamp):
+                raise ValueError(f"stamp {stamp} is not finite")
+        except ValueError as exc:
+            self.reject("goal", f"goal rejected: {exc}")
+            self._goal_outcome = None
+            return str(exc)
+        self._set_goal(_Goal(goal[None].copy(), float(stamp), _frame(frame), False))
+        return None
+
+    def set_path(self, poses: np.ndarray, stamp: float, frame: str = "") -> str | None:
+        """A global path to follow by a carrot (odometry frame); replaces the goal or path."""
+        try:
+            poses = path.check_path(poses)
+            if not np.isfinite(stamp):
+                raise ValueError(f"stamp {stamp} is not finite")
+        except ValueError as exc:
+            self.reject("path", f"path rejected: {exc}")
+            self._goal_outcome = None
+            return str(exc)
+        self._set_goal(_Goal(poses.copy(), float(stamp), _frame(frame), True))
+        return None
+
+    def _set_goal(self, goal: _Goal) -> None:
+        self._goal, self._goal_outcome = goal, None
+        self._errors.pop("goal", None)
+        self._errors.pop("path", None)
+        self._reset_planning()
+
+    # ------------------------------------------------------------------ views
+    @property
+    def has_goal(self) -> bool:
+        return self._goal is not None and self._goal_outcome is None
+
+    @property
+    def goal_pose(self) -> np.ndarray | None:
+        """The final goal (the path's last pose), if any."""
+        return None if self._goal is None else self._goal.poses[-1].copy()
+
+    @property
+    def remaining_path(self) -> np.ndarray | None:
+        """The path's poses not yet passed (path mode only)."""
+        return None if self._goal is None or not self._goal.is_path else self._goal.poses[self._goal.index:]
+
+    @property
+    def odometry_frame(self) -> str:
+        return self._odom[3] if self._odom else ""
+
+    def input_ages(self, now: float) -> dict[str, float | None]:
+        return {"costmap": now - self._grid[1] if self._grid else None,
+                "odometry": now - self._odom[2] if self._odom else None}
+
+    @property
+    def using_fallback(self) -> bool:
+        return self._fallback_active
+
+    def progress_stalled_for(self, now: float) -> float:
+        return self._progress.stalled_for(now)
+
+    def acceleration(self) -> np.ndarray:
+        """The smoothed acceleration estimate from the odometry history (zeros if too short)."""
+        if len(self._history) < 2:
+            return np.zeros(3)
+        times = np.fromiter((h[0] for h in self._history), float, len(self._history))
+        vels = np.stack([h[1] for h in self._history])
+        keep = times >= times[-1] - 2.0 * self.config.acceleration_window - 1e-9
+        return kinematics.estimate_acceleration(times[keep], vels[keep], self.config.acceleration_window,
+                                                self.config.limits)
+
+    # ------------------------------------------------------------------ the tick
+    def tick(self, now: float) -> Decision:
+        """Decide this tick's command. Never raises: an unexpected error stops the robot with a reason."""
+        t0 = time.perf_counter()
+        self.ticks += 1
+        try:
+            decision = self._tick(float(now))
+        except Exception as exc:  # a bug must stop the robot, not the caller
+            decision = Decision(now, StopReason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
+        if not decision.executing:
+            decision = self._stop(decision)
+        decision.timings_ms["total"] = (time.perf_counter() - t0) * 1e3
+        self.last_command = decision.command.copy() if decision.send else self.last_command
+        return decision
+
+    def stop_decision(self, now: float, reason: StopReason, detail: str = "") -> Decision:
+        """A stop from outside the tick (deactivation, watchdog, shutdown): always sends a zero."""
+        self.last_command = np.zeros(3)
+        return Decision(now, reason, detail, np.zeros(3), True)
+
+    def _stop(self, d: Decision) -> Decision:
+        moving = bool(np.any(self.last_command != 0.0))
+        if not moving and self._odom is not None and d.reason is not StopReason.GOAL_REACHED:
+            moving = bool(np.any(np.abs(self._odom[1]) > 1e-3))
+        d.command, d.send = np.zeros(3), moving
+        return d
+
+    def _gate(self, now: float) -> Decision | None:
+        c = self.config
+        for kind in ("costmap", "odometry", "transform", "goal", "path"):
+            if kind in self._errors:
+                return Decision(now, INPUT_REASONS[kind], self._errors[kind])
+        if self._grid is None:
+            return Decision(now, StopReason.NO_COSTMAP)
+        if self._odom is None:
+            return Decision(now, StopReason.NO_ODOMETRY)
+        if self._goal_outcome is not None:
+            return Decision(now, self._goal_outcome)
+        if self._goal is None:
+            return Decision(now, StopReason.NO_GOAL)
+        c_age, o_age = now - self._grid[1], now - self._odom[2]
+        if abs(c_age) > c.costmap_timeout:  # a stamp far in the future is stale too: clocks jump
+            return Decision(now, StopReason.COSTMAP_STALE,
+                            f"age {c_age:.2f} s > costmap_timeout {c.costmap_timeout:.2f} s")
+        if abs(o_age) > c.odom_timeout:
+            return Decision(now, StopReason.ODOMETRY_STALE, f"age {o_age:.2f} s > odom_timeout {c.odom_timeout:.2f} s")
+        if c.goal_timeout > 0 and now - self._goal.stamp > c.goal_timeout:
+            self._goal_outcome = StopReason.GOAL_EXPIRED
+            return Decision(now, StopReason.GOAL_EXPIRED, f"received {now - self._goal.stamp:.1f} s ago")
+        odom_frame, grid_frame = self._odom[3], self._grid[0].frame_id
+        if grid_frame != odom_frame:
+            return Decision(now, StopReason.FRAME_MISMATCH,
+                            f"costmap frame '{_frame(grid_frame)}' != odometry frame '{odom_frame}'")
+        if self._goal.frame and self._goal.frame != odom_frame:
+            return Decision(now, StopReason.FRAME_MISMATCH,
+                            f"goal frame '{self._goal.frame}' != odometry frame '{odom_frame}'")
+        return None
+
+    def _tick(self, now: float) -> Decision:
+        gate = self._gate(now)
+        if gate is not None:
+            return gate
+        c, goal = self.config, self._goal
+        grid = self._grid[0]
+        pose, vel = self._odom[0], self._odom[1]
+        final = goal.poses[-1]
+        reached, goal.xy_latched = safety.goal_check(pose, final, c.xy_goal_tolerance, c.yaw_goal_tolerance,
+                                                     c.stateful_goal_checker, goal.xy_latched)
+        if reached:
+            self._goal_outcome = StopReason.GOAL_REACHED
+            return Decision(now, StopReason.GOAL_REACHED, f"at ({pose[0]:.2f}, {pose[1]:.2f}, {pose[2]:.2f})")
+        if not c.allow_unknown and tensors.grid_value_at(grid, pose[:2]) < 0:
+            return Decision(now, StopReason.OFF_MAP, f"at ({pose[0]:.2f}, {pose[1]:.2f}); set allow_unknown to "
+                            "plan there")
+        target = self._model_goal(pose, now)
+        robot = RobotSnapshot(pose, vel, self.acceleration())
+        t0 = time.perf_counter()
+        try:
+            feed = build_inputs(grid, robot, target, self.spec, c)
+        except ValueError as exc:
+            return Decision(now, StopReason.BAD_INPUT, str(exc), carrot=target)
+        timings = {"tensors": (time.perf_counter() - t0) * 1e3}
+        window = feed[COSTMAP_INPUT][0, 0]
+        d = Decision(now, StopReason.NONE, feed=feed, carrot=target, timings_ms=timings)
+        plan = self._plan(d, window, robot, now)
+        if plan is None:
+            return d
+        controls, rel, planner = plan
+        d.controls, d.path, d.planner = controls, kinematics.compose(pose, rel), planner
+        d.command, d.send = controls[0].copy(), True
+        return d
+
+    def _model_goal(self, pose: np.ndarray, now: float) -> np.ndarray:
+        """The goal the model sees: the goal itself, or the carrot on the path. A carrot short of the
+        path's end is pushed out to the clip distance along its bearing, so the model plans through
+        it instead of stopping there (the model reads "final goal" from a goal inside the clip)."""
+        goal, c = self._goal, self.config
+        if not goal.is_path:
+            return goal.poses[0]
+        goal.index = path.prune(goal.poses, goal.index, pose[:2], c.carrot_distance + 1.0)
+        point, is_end = path.carrot(goal.poses, goal.index, min(c.carrot_distance, c.goal_clip_distance))
+        if is_end:
+            return point
+        d = point[:2] - pose[:2]
+        dist = float(np.hypot(*d))
+        if dist > 1e-6:
+            point[:2] = pose[:2] + d * (c.goal_clip_distance * 1.01 / dist if dist < c.goal_clip_distance else 1.0)
+        return point
+
+    # ------------------------------------------------------------------ planners
+    def _run(self, policy: Policy, feed: dict[str, np.ndarray], window: np.ndarray, robot: RobotSnapshot,
+             d: Decision, stage: str) -> tuple[np.ndarray, safety.PlanCheck, np.ndarray]:
+        t0 = time.perf_counter()
+        raw = np.asarray(policy(feed), dtype=np.float64).reshape(-1)
+        t1 = time.perf_counter()
+        controls, check = make_safe(raw, window, self.last_command, robot.velocity, self.spec, self.config)
+        d.timings_ms[stage] = d.timings_ms.get(stage, 0.0) + (t1 - t0) * 1e3
+        d.timings_ms["safety"] = d.timings_ms.get("safety", 0.0) + (time.perf_counter() - t1) * 1e3
+        return raw, check, controls
+
+    def _ga_policy(self, feed: dict[str, np.ndarray]) -> np.ndarray:
+        if self._ga is None:
+            c = self.config
+            self._ga = GAPlanner(self.spec, c.limits, c.robot_radius, self._ga_config, self._seed,
+                                 max(c.collision_lookahead_time, safety.MIN_LOOKAHEAD_TIME))
+        goal = feed[GOAL_INPUT][0].astype(np.float64)
+        velocity = feed[STATE_INPUT][0, 3:6].astype(np.float64)
+        return self._ga.plan(feed[COSTMAP_INPUT][0, 0], velocity, goal, self.config.goal_clip_distance,
+                             xy_tolerance=self.config.xy_goal_tolerance).reshape(1, -1)
+
+    def _plan(self, d: Decision, window: np.ndarray, robot: RobotSnapshot, now: float
+              ) -> tuple[np.ndarray, np.ndarray, str] | None:
+        """(controls, robot-frame rollout, planner) to execute, or None with ``d`` saying why not."""
+        c = self.config
+        mode = c.planner
+        fallback = mode == "ga" or (mode == "hybrid" and c.fallback_planner == "ga")
+        if mode != "ga":
+            if self.network is None:
+                d.reason = StopReason.NO_MODEL
+                return None
+            try:
+                raw, check, controls = self._run(self.network, d.feed, window, robot, d, "inference")
+            except Exception as exc:  # onnxruntime raises several private exception types
+                d.reason, d.detail = StopReason.INFERENCE_ERROR, str(exc)[:500]
+                return None
+            d.network_raw, d.network_ok = raw, check.ok
+            if check.ok:
+                self._rejections = 0
+                self._network_ok_since = now if self._network_ok_since is None else self._network_ok_since
+            else:
+                self.rejected += 1
+                self._rejections += 1
+                self._network_ok_since = None
+                d.detail = check.reason
+            progressing = self._progress.check(robot.pose[:2], now)
+            if fallback:
+                if self._rejections >= c.fallback_after_rejections or not progressing:
+                    if not self._fallback_active and not progressing:
+                        self._progress.reset()  # give the fallback its own allowance
+                    self._fallback_active = True
+                elif self._fallback_active and check.ok and now - self._network_ok_since >= c.fallback_hold_time:
+                    self._fallback_active = False
+            if check.ok and not self._fallback_active:
+                self._no_plan_since = None
+                return controls, check.relative_poses, "onnx"
+            if not fallback:
+                return self._nothing_valid(d, now, check.reason, recover=False)
+            if not self._fallback_active:
+                d.reason = StopReason.PLAN_REJECTED
+                return None
+        self.fallback_ticks += 1
+        _, check, controls = self._run(self._ga_policy, d.feed, window, robot, d, "fallback")
+        if check.ok:
+            self._no_plan_since = None
+            return controls, check.relative_poses, "ga"
+        return self._nothing_valid(d, now, f"fallback: {check.reason}", recover=True)
+
+    def _nothing_valid(self, d: Decision, now: float, why: str, recover: bool
+                       ) -> tuple[np.ndarray, np.ndarray, str] | None:
+        """No planner has a valid plan: recover (rotate in place, back up) or stop; fail the goal
+        after recovery_timeout."""
+        c = self.config
+        self._no_plan_since = now if self._no_plan_since is None else self._no_plan_since
+        if now - self._no_plan_since > c.recovery_timeout:
+            self._goal_outcome = StopReason.GOAL_FAILED
+            d.reason, d.detail = StopReason.GOAL_FAILED, f"no valid plan for {c.recovery_timeout:.1f} s ({why})"
+            return None
+        d.reason, d.detail = StopReason.PLAN_REJECTED, why
+        if not recover:
+            return None
+        window = d.feed[COSTMAP_INPUT][0, 0]
+        bearing = float(np.arctan2(d.feed[GOAL_INPUT][0, 1], d.feed[GOAL_INPUT][0, 0]))
+        w = 0.5 * c.limits.max_omega * (1.0 if bearing >= 0 else -1.0)
+        candidates = [(0.0, 0.0, w), (0.0, 0.0, -w)]
+        if c.limits.min_v_x < 0:
+            candidates.append((max(c.limits.min_v_x, -0.15), 0.0, 0.0))
+        for twist in candidates:
+            raw = np.tile(np.asarray(twist), self.spec.steps)
+            controls, check = make_safe(raw, window, self.last_command, d.feed[STATE_INPUT][0, 3:6],
+                                        self.spec, c)
+            if check.ok:
+                self.recovery_ticks += 1
+                d.reason, d.detail = StopReason.NONE, ""
+                return controls, check.relative_poses, "recovery"
+        return None

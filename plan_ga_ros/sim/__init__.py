@@ -1,0 +1,1 @@
+"""Simulator, simulator node and demo: not imported by the planner node."""
