@@ -254,6 +254,20 @@ class PlannerSession:
         self._set_goal(_Goal(poses.copy(), float(stamp), _frame(frame), True))
         return None
 
+    def update_goal_poses(self, poses: np.ndarray) -> str | None:
+        """Re-express the current goal or path (same poses, e.g. re-transformed from ``map`` as ``map →
+        odom`` moves) without resetting the latch, the pruning index or the fallback state."""
+        if self._goal is None:
+            return "no goal"
+        try:
+            poses = path.check_path(np.asarray(poses, dtype=np.float64).reshape(-1, 3))
+        except ValueError as exc:
+            return str(exc)
+        if poses.shape != self._goal.poses.shape:
+            return f"expected {len(self._goal.poses)} poses, got {len(poses)}"
+        self._goal.poses = poses.copy()
+        return None
+
     def _set_goal(self, goal: _Goal) -> None:
         self._goal, self._goal_outcome = goal, None
         self._errors.pop("goal", None)
