@@ -15,7 +15,8 @@ setup(
         (f"share/{package_name}", ["package.xml"]),
         (f"share/{package_name}/launch", glob("launch/*.launch.py")),
         (f"share/{package_name}/config", glob("config/*.yaml")),
-        (f"share/{package_name}/models", glob("models/*.onnx") + glob("models/*.md")),
+        # The model, its card and the card's images (the node needs only the .onnx).
+        (f"share/{package_name}/models", glob("models/*.onnx") + glob("models/*.md") + glob("models/*.png")),
     ],
     install_requires=["setuptools"],
     zip_safe=True,
@@ -23,7 +24,8 @@ setup(
     maintainer_email="plan-ga-ros@example.com",
     description="Learned local planner: costmap + odometry + goal -> ONNX Runtime -> trajectory and cmd_vel.",
     license="Apache-2.0",
-    extras_require={"test": ["pytest"]},
+    # plan_ga_demo draws its picture with matplotlib; without it the demo runs and says so.
+    extras_require={"test": ["pytest"], "demo": ["matplotlib"]},
     entry_points={
         "console_scripts": [
             f"planner_node = {package_name}.ros.planner_node:main",

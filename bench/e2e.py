@@ -15,10 +15,9 @@ import time
 
 import numpy as np
 import psutil
-from common import MODEL, REPO, loopback_env, save, stats
+from common import MODEL, loopback_env, save, stats
 
 loopback_env()
-sys.path.insert(0, str(REPO / "test"))
 
 import rclpy  # noqa: E402
 from geometry_msgs.msg import PoseStamped  # noqa: E402

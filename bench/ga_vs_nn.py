@@ -4,7 +4,8 @@ Each planner is timed over all inputs in its own loop, as it runs in a planner p
 headline figure). Interleaving the two on every input is also reported: the GA's large arrays
 then evict the network's 1-7 MB of weights from the cache, which no deployment does.
 The GA, its worlds and the planner settings are those of ``make train``'s config: the expert the
-shipped model learnt from, on held-out worlds.
+shipped model learnt from, on held-out worlds. The inputs are the feeds a ``PlannerSession`` builds at
+the start of each episode, and the GA is called exactly as the session's fallback calls it.
 """
 
 from __future__ import annotations
@@ -15,12 +16,10 @@ import time
 import numpy as np
 from common import MODEL, REPO, save, stats
 
-from plan_ga_ros.planner import RobotSnapshot, build_inputs
 from plan_ga_ros.policy import OnnxPolicy
+from plan_ga_ros.session import PlannerSession
 from plan_ga_ros.sim.world import local_costmap, make_episode
-from plan_ga_training.config import load_config
-from plan_ga_training.dataset import planner_config
-from plan_ga_training.episodes import GAController
+from plan_ga_training.config import load_config, planner_config
 
 CONFIG = REPO / "training" / "configs" / "default.yaml"
 
@@ -32,21 +31,25 @@ def main() -> None:
     policy = OnnxPolicy(str(MODEL))
     spec = policy.spec
     train_cfg = load_config(CONFIG)
-    cfg = planner_config(train_cfg, spec)
-    ga = GAController(spec, cfg, train_cfg.ga, seed=0)  # the expert exactly as the dataset calls it
-    cases = []  # (inputs, robot) at the start of held-out episodes
+    cfg = planner_config(train_cfg, spec, "onnx")
+    expert = PlannerSession(cfg, spec, None, train_cfg.ga, seed=0)  # the GA exactly as the dataset calls it
+    cases = []  # the model's inputs at the start of held-out episodes, as the session builds them
     base = train_cfg.evaluate.seed_base
     for seed in range(base, base + args.plans):
         world, start, goal = make_episode(seed, train_cfg.world)
-        robot = RobotSnapshot(start, np.zeros(3), np.zeros(3))
-        cases.append((build_inputs(local_costmap(world, start), robot, goal, spec, cfg), robot))
+        session = PlannerSession(cfg, spec, policy.run)
+        session.set_costmap(local_costmap(world, start), 0.0)
+        session.set_odometry(start, np.zeros(3), 0.0)
+        session.set_goal(goal, 0.0)
+        d = session.tick(0.0)
+        if d.feed is not None:
+            cases.append(d.feed)
 
-    def ga_plan(case: tuple) -> None:
-        ga.reset()  # a full GA search; warm starts would make it a different planner per input
-        ga(*case)
+    def ga_plan(feed: dict) -> None:
+        expert.ga_plan(feed, warm_start=False)  # a full search; warm starts would make it another planner per input
 
-    def nn_plan(case: tuple) -> None:
-        policy.run(case[0])
+    def nn_plan(feed: dict) -> None:
+        policy.run(feed)
 
     def timed(fn, feed) -> float:
         t = time.perf_counter()

@@ -16,7 +16,7 @@ from common import CHECKPOINT, MODEL, save, stats
 
 from plan_ga_ros.contract import INPUT_NAMES
 from plan_ga_ros.policy import OnnxPolicy, SessionConfig
-from plan_ga_training.train import load_model
+from plan_ga_training.train import load_checkpoint
 from plan_ga_training.verify import random_feed
 
 
@@ -29,7 +29,7 @@ def main() -> None:
     spec = OnnxPolicy(str(MODEL)).spec
     feed = random_feed(spec, 1, 0)
     tensors = [torch.from_numpy(feed[n]) for n in INPUT_NAMES]
-    model = load_model(CHECKPOINT, spec)
+    model = load_checkpoint(CHECKPOINT).model  # rebuilt from the checkpoint alone
     out = {}
     for threads in (1, 2):
         torch.set_num_threads(threads)

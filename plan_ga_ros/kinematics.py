@@ -83,6 +83,15 @@ def limit_change(command: np.ndarray, previous: np.ndarray, limits: Limits, dt: 
     return prev + np.clip(np.asarray(command, dtype=np.float64) - prev, -step, step)
 
 
+def commanded(controls: np.ndarray, previous: np.ndarray, limits: Limits, speed_limit: float | None,
+              period: float) -> np.ndarray:
+    """Plans [..., T, 3] as they are commanded: clipped to the limits (and ``speed_limit``), the first
+    command within one control ``period`` of acceleration from the ``previous`` command."""
+    out = clip_controls(controls, limits, speed_limit)
+    out[..., 0, :] = limit_change(out[..., 0, :], previous, limits, period)
+    return out
+
+
 def estimate_acceleration(
     times: np.ndarray, velocities: np.ndarray, window: float, limits: Limits
 ) -> np.ndarray:
@@ -114,3 +123,41 @@ def estimate_acceleration(
 def track_velocity(velocity: np.ndarray, command: np.ndarray, limits: Limits, dt: float) -> np.ndarray:
     """The velocity a robot reaches after ``dt`` chasing ``command`` at its acceleration limits."""
     return limit_change(clip_controls(command, limits), velocity, limits, dt)
+
+
+def _rates(limits: Limits) -> np.ndarray:
+    """Acceleration limits [3]; an axis without one (0) follows its command at once."""
+    acc = np.asarray(limits.acceleration, dtype=np.float64)
+    return np.where(acc > 0.0, acc, 1e12)
+
+
+def followed_twists(velocity: np.ndarray, controls: np.ndarray, limits: Limits, dt: float,
+                    substeps: int) -> np.ndarray:
+    """The twists [..., T*substeps, 3] a base really holds when it starts at body ``velocity`` [..., 3]
+    and chases each control [..., T, 3] for ``dt`` at its acceleration limits. Each substep holds the
+    mean of its start and end velocities, so a ramp's distance is exact along a straight line.
+
+    The loop is over the T steps only (a clipped recurrence), vectorised over any batch axes.
+    """
+    controls = np.asarray(controls, dtype=np.float64)
+    acc = _rates(limits)
+    step = acc * dt
+    steps = np.moveaxis(controls, -2, 0)  # [T, ..., 3]: one fast slice per step
+    starts = np.empty_like(steps)
+    v = np.broadcast_to(np.asarray(velocity, dtype=np.float64), steps.shape[1:])
+    for k in range(len(steps)):  # each step starts where the last one ended
+        starts[k] = v
+        v = np.minimum(np.maximum(steps[k], v - step), v + step)
+    starts = np.moveaxis(starts, 0, -2)
+    reach = np.arange(substeps + 1.0)[:, None] * (dt / substeps) * acc  # [m+1, 3] reachable change
+    ramp = starts[..., None, :] + np.clip((controls - starts)[..., None, :], -reach, reach)  # [..., T, m+1, 3]
+    sub = 0.5 * (ramp[..., :-1, :] + ramp[..., 1:, :])
+    return sub.reshape(*controls.shape[:-2], controls.shape[-2] * substeps, 3)
+
+
+def followed_rollout(velocity: np.ndarray, controls: np.ndarray, limits: Limits, dt: float,
+                     substeps: int) -> np.ndarray:
+    """Robot-frame poses [..., T*substeps+1, 3] (the robot at the origin first) of the base following
+    ``controls`` from ``velocity`` at its acceleration limits; poses ``substeps`` apart end each step."""
+    twists = followed_twists(velocity, controls, limits, dt, substeps)
+    return rollout(np.zeros(3), twists, dt / substeps)

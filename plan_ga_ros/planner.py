@@ -90,13 +90,17 @@ def make_safe(
     spec: ModelSpec,
     config: PlannerConfig,
 ) -> tuple[np.ndarray, safety.PlanCheck]:
-    """Clip the raw plan to the limits, rate-limit its first command, and validate the result over
-    the collision horizon (never shorter than the stopping time at ``velocity`` plus a margin)."""
+    """Clip the raw plan to the limits, rate-limit its first command, and validate the result as the base
+    really follows it (from the measured ``velocity``, at the acceleration limits, then braking after the
+    first command) over the collision horizon (never shorter than the stopping time plus a margin)."""
     raw = np.asarray(raw, dtype=np.float64).reshape(spec.steps, 3)
+    velocity = np.asarray(velocity, dtype=np.float64).reshape(3)
     if not np.isfinite(raw).all():
         return raw, safety.PlanCheck(False, "model output contains NaN or inf", np.zeros((spec.steps + 1, 3)))
-    controls = kinematics.clip_controls(raw, config.limits, config.speed_limit)
-    controls[0] = kinematics.limit_change(controls[0], previous_command, config.limits, config.control_period)
+    if not np.isfinite(velocity).all():
+        return raw, safety.PlanCheck(False, "velocity is not finite", np.zeros((spec.steps + 1, 3)))
+    controls = kinematics.commanded(raw, previous_command, config.limits, config.speed_limit, config.control_period)
     horizon = safety.collision_horizon(config.collision_lookahead_time, velocity, config.limits)
-    check = safety.validate_plan(controls, window, spec, config.robot_radius, horizon)
+    hold = safety.hold_steps(config.control_period, spec.dt, spec.steps)
+    check = safety.validate_plan(controls, window, spec, config.robot_radius, horizon, velocity, config.limits, hold)
     return controls, check

@@ -8,33 +8,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from .contract import Limits, ModelSpec
-from .kinematics import rollout
-from .tensors import window_cell_centres, wrap_angle
+from . import kinematics
+from .tensors import wrap_angle
 
 LETHAL_COST = 1.0  # OccupancyGrid 100: an obstacle cell
 INSCRIBED_COST = 0.99  # OccupancyGrid 99: the robot centre here puts the footprint on an obstacle
-
-
-def footprint_points(radius: float, resolution: float) -> np.ndarray:
-    """Sample points [K, 2] covering a disc of ``radius`` densely enough for a grid of ``resolution``
-    (read-only; cached, the same few footprints are checked every tick)."""
-    if not (np.isfinite(radius) and radius >= 0 and resolution > 0):
-        raise ValueError(f"bad footprint radius {radius} or resolution {resolution}")
-    return _footprint_points(float(radius), float(resolution))
-
-
-@functools.lru_cache(maxsize=16)
-def _footprint_points(radius: float, resolution: float) -> np.ndarray:
-    pts = [np.zeros((1, 2))]
-    rings = max(int(np.ceil(radius / (0.5 * resolution))), 1) if radius > 0 else 0
-    for k in range(1, rings + 1):  # a handful of rings, not cells
-        r = radius * k / rings
-        m = max(int(np.ceil(2 * np.pi * r / (0.5 * resolution))), 6)
-        a = np.linspace(0.0, 2 * np.pi, m, endpoint=False)
-        pts.append(np.stack([r * np.cos(a), r * np.sin(a)], axis=-1))
-    out = np.concatenate(pts)
-    out.flags.writeable = False
-    return out
 
 
 def window_lookup(window: np.ndarray, xy: np.ndarray, resolution: float, outside: float = 0.0) -> np.ndarray:
@@ -47,47 +25,142 @@ def window_lookup(window: np.ndarray, xy: np.ndarray, resolution: float, outside
     return padded.ravel().take(row * (n + 2) + col)
 
 
-def footprint_costs(
-    window: np.ndarray, poses: np.ndarray, spec: ModelSpec, radius: float, outside: float = 0.0
-) -> tuple[np.ndarray, np.ndarray]:
-    """(max cost under the footprint, cost under the centre) for robot-frame poses [..., 3]."""
+# ---------------------------------------------------------------- clearance: the check every plan passes
+#
+# A circular robot collides when its centre comes closer than its radius to an obstacle. A pose's
+# clearance is its exact distance to the nearest lethal window cell (a square): a summed-area table
+# of the lethal cells finds, with four lookups, the few poses that have one within reach, and only
+# those measure the cells around them. The GA checks its whole population with the very function
+# that validates the executed plan. A pose needs ``required_clearance``: the radius, plus how far an
+# obstacle may reach past the window cells that mark it (a source cell finer than the window puts its
+# centre in a window cell but its corner up to half its diagonal beyond), plus half the distance
+# between two checked poses (the sweep between them).
+
+MARGIN = 0.05  # m: the GA keeps this beyond the required clearance where it can (it never grazes)
+
+
+def quantisation_pad(resolution: float) -> float:
+    """How far (m) an obstacle may reach past the window cells that mark it, for a source costmap at
+    half the window's resolution or finer (a Nav2 local costmap at 0.05 m under a 0.1 m window)."""
+    return float(resolution) * np.sqrt(2.0) / 4.0
+
+
+def required_clearance(radius: float, resolution: float, spacing: float = 0.0) -> float:
+    """Distance (m) a checked pose must keep from every lethal window cell (see the note above)."""
+    return float(radius) + quantisation_pad(resolution) + 0.5 * float(spacing)
+
+
+def check_reach(radius: float, resolution: float) -> float:
+    """How far (m) clearances are measured; beyond it a pose is clear (inf). Covers the GA's margin."""
+    return required_clearance(radius, resolution, 0.25 * resolution) + MARGIN
+
+
+@functools.lru_cache(maxsize=8)  # one window per tick, checked by the GA's generations and the validator
+def _tables(data: bytes, shape: tuple[int, int], cells: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(costs, lethal cells, the lethal cells' summed-area table), padded by ``cells`` on every side
+    (free, not lethal); read-only."""
+    costs = np.zeros((shape[0] + 2 * cells, shape[1] + 2 * cells), dtype=np.float32)
+    costs[cells: cells + shape[0], cells: cells + shape[1]] = np.frombuffer(data, dtype=np.float32).reshape(shape)
+    lethal = costs >= LETHAL_COST
+    table = np.zeros((lethal.shape[0] + 1, lethal.shape[1] + 1), dtype=np.int32)
+    table[1:, 1:] = lethal.cumsum(0).cumsum(1)
+    for a in (costs, lethal, table):
+        a.flags.writeable = False
+    return costs, lethal, table
+
+
+def probe(window: np.ndarray, xy: np.ndarray, resolution: float, reach: float) -> tuple[np.ndarray, np.ndarray]:
+    """(window cost under each robot-frame point [..., 2] (0 beyond the window), distance (m) from it to
+    the nearest lethal window cell (inf when none is within ``reach``))."""
+    window = np.ascontiguousarray(window, dtype=np.float32)
+    ny, nx = window.shape
+    r = max(int(np.ceil(reach / resolution)), 1)  # a lethal cell r+1 cells away is farther than reach
+    costs, lethal, table = _tables(window.tobytes(), window.shape, 2 * r)
+    w = nx + 4 * r  # padded width (the summed-area table is one wider): a point within r cells of the window
+    xy = np.asarray(xy, dtype=np.float64)
+    col = np.floor(xy[..., 0] * (1.0 / resolution) + (nx / 2.0 + 2 * r))  # cell index in the padded tables
+    row = np.floor(xy[..., 1] * (1.0 / resolution) + (ny / 2.0 + 2 * r))
+    inside = (col >= r) & (col < nx + 3 * r) & (row >= r) & (row < ny + 3 * r)  # has its whole box padded;
+    # farther out nothing is within reach
+    ci = np.where(inside, col, r).astype(np.intp)
+    ri = np.where(inside, row, r).astype(np.intp)
+    cost = np.where(inside, costs.ravel().take(ri * w + ci), np.float32(0.0))
+    # Lethal cells in the (2r+1)² box around each point, from the summed-area table: 4 lookups.
+    t = table.ravel()
+    lo, hi = (ri - r) * (w + 1) + ci - r, (ri + r + 1) * (w + 1) + ci + r + 1
+    near = inside & ((t.take(hi) - t.take(hi - 2 * r - 1) - t.take(lo + 2 * r + 1) + t.take(lo)) > 0)
+    out = np.full(xy.shape[:-1], np.inf)
+    if not near.any():
+        return cost, out
+    p, pc, pr = xy[near], ci[near], ri[near]
+    off = np.arange(-r, r + 1)
+    cc = pc[:, None, None] + off[None, None, :]  # [M, 1, 2r+1]
+    rr = pr[:, None, None] + off[None, :, None]  # [M, 2r+1, 1]
+    # Gap from the point to each cell's square along x and y (padded cell c's centre: c + ½ - 2r - n/2).
+    gx = np.abs(p[:, 0, None, None] - (cc + (0.5 - 2 * r - nx / 2.0)) * resolution) - 0.5 * resolution
+    gy = np.abs(p[:, 1, None, None] - (rr + (0.5 - 2 * r - ny / 2.0)) * resolution) - 0.5 * resolution
+    gx, gy = np.maximum(gx, 0.0), np.maximum(gy, 0.0)
+    d2 = np.where(lethal.ravel().take(rr * w + cc), gx * gx + gy * gy, np.inf)
+    d = np.sqrt(d2.reshape(len(p), -1).min(axis=1))
+    out[near] = np.where(d < reach, d, np.inf)  # farther cells were not all looked at
+    return cost, out
+
+
+def clearance_at(window: np.ndarray, xy: np.ndarray, resolution: float, reach: float) -> np.ndarray:
+    """Distance (m) from robot-frame points [..., 2] to the nearest lethal window cell (a square); inf
+    when none is within ``reach`` (cells beyond the window are not lethal)."""
+    return probe(window, xy, resolution, reach)[1]
+
+
+def pose_spacing(velocity: np.ndarray, limits: Limits, dt: float, resolution: float) -> tuple[int, float]:
+    """(substeps per plan step, the most distance between two checked poses): poses a quarter of a
+    window cell apart at the fastest speed the limits (or the measured ``velocity``) allow."""
+    v = np.abs(np.asarray(velocity, dtype=np.float64).reshape(3))
+    vx = max(abs(limits.min_v_x), limits.max_v_x, float(v[0]))
+    speed = float(np.hypot(vx, max(limits.max_v_y, float(v[1]))))
+    substeps = int(np.clip(np.ceil(speed * dt / (0.25 * resolution) - 1e-9), 1, 32))
+    return substeps, speed * dt / substeps
+
+
+def collisions(window: np.ndarray, poses: np.ndarray, spec: ModelSpec, radius: float, spacing: float = 0.0
+               ) -> np.ndarray:
+    """Boolean [...] per robot-frame pose [..., 3]: closer than ``required_clearance`` to a lethal cell,
+    or the centre in inscribed space."""
+    centre, d = probe(window, np.asarray(poses, dtype=np.float64)[..., :2], spec.resolution,
+                      check_reach(radius, spec.resolution))
+    return (d < required_clearance(radius, spec.resolution, spacing)) | (centre >= INSCRIBED_COST)
+
+
+def trajectory_collisions(window: np.ndarray, poses: np.ndarray, spec: ModelSpec, radius: float,
+                          spacing: float = 0.0) -> np.ndarray:
+    """Collision flags [..., N] for robot-frame poses [..., N+1, 3] whose first pose is the robot's.
+
+    A pose collides when it is closer than ``required_clearance`` to a lethal window cell or its
+    centre is in inscribed space. If the robot already starts in collision on the window (the window
+    is re-gridded every tick as the robot moves, so a clear robot can land there), a pose collides
+    when it is any closer to a lethal cell than the start (no tolerance: a tolerance would be a
+    ratchet, re-based every tick) or its centre is on a lethal cell: the robot may turn in place or
+    back out, never go deeper, and is never trapped.
+    """
     poses = np.asarray(poses, dtype=np.float64)
-    pts = footprint_points(radius, spec.resolution)
-    xy = poses[..., None, :2] + pts  # circular footprint: heading does not matter
-    costs = window_lookup(window, xy, spec.resolution, outside)
-    return costs.max(axis=-1), costs[..., 0]
+    need = required_clearance(radius, spec.resolution, spacing)
+    return _flags(window, poses, spec, radius, need)[0]
 
 
-def collisions(
-    window: np.ndarray, poses: np.ndarray, spec: ModelSpec, radius: float, outside: float = 0.0
-) -> np.ndarray:
-    """Boolean [...] per pose: an obstacle under the footprint or the centre in inscribed space."""
-    fp, centre = footprint_costs(window, poses, spec, radius, outside)
-    return (fp >= LETHAL_COST) | (centre >= INSCRIBED_COST)
+def _flags(window: np.ndarray, poses: np.ndarray, spec: ModelSpec, radius: float, need: float
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """(collision flags [..., N] with the escape rule of ``trajectory_collisions``, clearance [..., N+1])."""
+    centre, d = probe(window, poses[..., :2], spec.resolution, check_reach(radius, spec.resolution))
+    hit = (d < need) | (centre >= INSCRIBED_COST)
+    deeper = (d[..., 1:] < np.minimum(d[..., :1], need)) | (centre[..., 1:] >= LETHAL_COST)
+    return np.where(hit[..., :1], deeper, hit[..., 1:]), d
 
 
 def plan_collisions(window: np.ndarray, poses: np.ndarray, spec: ModelSpec, radius: float,
                     steps: int) -> np.ndarray:
-    """Collision flags [..., steps] for poses [..., 1+, 3] whose first pose is the robot's (the origin).
-
-    Normally a pose collides when ``collisions`` says so. If the robot already starts in collision
-    on the window (max-pooling and re-gridding can put a physically clear robot there), a pose is a
-    collision when it comes closer to any lethal window cell than the start was, or its centre enters
-    a lethal cell: the robot may turn or back out, never go deeper, and is never trapped.
-    """
-    poses = np.asarray(poses, dtype=np.float64)[..., : steps + 1, :]
-    fp, centre = footprint_costs(window, poses, spec, radius)
-    hit = (fp >= LETHAL_COST) | (centre >= INSCRIBED_COST)  # as ``collisions``, from the same lookup
-    if not np.any(hit[..., 0]):
-        return hit[..., 1:]
-    rows, cols = np.nonzero(window >= LETHAL_COST)
-    if rows.size == 0:
-        return np.zeros(hit[..., 1:].shape, dtype=bool)
-    lethal = window_cell_centres(spec)[rows, cols]  # [L, 2]
-    # Distance from each pose's centre to the nearest lethal cell centre (only for stuck starts).
-    d = np.sqrt(((poses[..., None, :2] - lethal) ** 2).sum(-1)).min(-1)  # [..., T+1]
-    deeper = (d[..., 1:] < d[..., :1] - 0.01) | (centre[..., 1:] >= LETHAL_COST)
-    return np.where(hit[..., :1], deeper, hit[..., 1:])
+    """``trajectory_collisions`` of poses [..., 1+, 3] (one per plan step, the robot's first) over
+    ``steps`` steps: [..., steps]."""
+    return trajectory_collisions(window, np.asarray(poses)[..., : steps + 1, :], spec, radius)
 
 
 MIN_LOOKAHEAD_TIME = 0.5  # s: the collision check never looks less far ahead (a floor, not a parameter)
@@ -98,8 +171,8 @@ def collision_horizon(lookahead_time: float, velocity: np.ndarray, limits: Limit
     """The time (s) a plan is checked over: the requested lookahead, but never less than the floor or
     the time to stop from ``velocity`` at the acceleration limits plus a margin."""
     v = np.abs(np.asarray(velocity, dtype=np.float64).reshape(3))
-    acc = np.maximum(np.asarray(limits.acceleration, dtype=np.float64), 1e-3)
-    t_stop = float(np.max(np.where(v > 1e-6, v / acc, 0.0)))
+    acc = np.asarray(limits.acceleration, dtype=np.float64)  # an axis without a limit (0) stops at once
+    t_stop = float(np.max(np.where((v > 1e-6) & (acc > 0), v / np.where(acc > 0, acc, 1.0), 0.0)))
     requested = float(lookahead_time) if np.isfinite(lookahead_time) else 0.0
     return max(requested, MIN_LOOKAHEAD_TIME, t_stop + STOP_MARGIN_TIME)
 
@@ -109,11 +182,55 @@ def lookahead_steps(lookahead_time: float, spec: ModelSpec) -> int:
     return int(np.clip(np.ceil(lookahead_time / spec.dt - 1e-9), 0, spec.steps))
 
 
+def hold_steps(control_period: float, dt: float, steps: int) -> int:
+    """Plan steps the first command is held before the next tick can change it (at least one)."""
+    return int(np.clip(np.ceil(control_period / dt - 1e-9), 1, steps))
+
+
+@dataclass(frozen=True)
+class Followed:
+    """Plans [..., T, 3] rolled out as the base follows them, with their collision flags. Index 0 of
+    the second-last axis is the plan; 1 is braking to a stop once its first command has been held
+    (what happens if the next tick has no valid plan)."""
+
+    poses: np.ndarray  # [..., 2, T*substeps+1, 3], robot frame, the robot first
+    hits: np.ndarray  # [..., 2, T*substeps] bool
+    clearance: np.ndarray  # [..., 2, T*substeps+1] m to the nearest lethal window cell (inf far away)
+    substeps: int
+    need: float  # the clearance a pose needs (m)
+
+    @property
+    def step_poses(self) -> np.ndarray:
+        """The plan's poses at the end of each step [..., T+1, 3]."""
+        return self.poses[..., 0, :: self.substeps, :]
+
+    def first_hit(self, steps: int) -> np.ndarray:
+        """[..., 2] index of the first colliding step (1-based) within ``steps`` steps, 0 if none."""
+        m = self.substeps
+        within = self.hits[..., : steps * m]
+        return np.where(within.any(-1), within.argmax(-1) // m + 1, 0)
+
+
+def follow(controls: np.ndarray, window: np.ndarray, velocity: np.ndarray, spec: ModelSpec, radius: float,
+           limits: Limits, hold: int = 1) -> Followed:
+    """Roll out plans [..., T, 3] as a base starting at ``velocity`` follows them at ``limits``' accelerations,
+    and braking after ``hold`` steps of their first command; check every pose (vectorised)."""
+    controls = np.asarray(controls, dtype=np.float64)
+    brake = controls.copy()
+    brake[..., hold:, :] = 0.0
+    both = np.stack([controls, brake], axis=-3)  # [..., 2, T, 3]
+    substeps, spacing = pose_spacing(velocity, limits, spec.dt, spec.resolution)
+    poses = kinematics.followed_rollout(velocity, both, limits, spec.dt, substeps)
+    need = required_clearance(radius, spec.resolution, spacing)
+    hits, d = _flags(window, poses, spec, radius, need)
+    return Followed(poses, hits, d, substeps, need)
+
+
 @dataclass(frozen=True)
 class PlanCheck:
     ok: bool
     reason: str
-    relative_poses: np.ndarray  # [T+1, 3] robot-frame rollout of the whole plan
+    relative_poses: np.ndarray  # [T+1, 3] robot-frame rollout of the whole plan as the base follows it
 
 
 def validate_plan(
@@ -122,21 +239,28 @@ def validate_plan(
     spec: ModelSpec,
     radius: float,
     lookahead_time: float,
+    velocity: np.ndarray | None = None,
+    limits: Limits | None = None,
+    hold: int = 1,
 ) -> PlanCheck:
-    """Reject non-finite plans and plans whose rollout collides within ``lookahead_time``
-    (from a start already in collision: plans that go deeper; see ``plan_collisions``)."""
+    """Reject non-finite plans and plans that collide within ``lookahead_time`` as the base follows them
+    from ``velocity`` (default: at rest) at the acceleration ``limits`` (default: the model's), or whose
+    braking after ``hold`` steps of the first command collides (see ``follow``, ``trajectory_collisions``).
+    """
     controls = np.asarray(controls, dtype=np.float64)
     if controls.shape != (spec.steps, 3):
         return PlanCheck(False, f"plan has shape {controls.shape}, expected ({spec.steps}, 3)",
                          np.zeros((spec.steps + 1, 3)))
-    if not np.isfinite(controls).all():
+    velocity = np.zeros(3) if velocity is None else np.asarray(velocity, dtype=np.float64).reshape(3)
+    if not (np.isfinite(controls).all() and np.isfinite(velocity).all()):
         return PlanCheck(False, "plan contains non-finite values", np.zeros((spec.steps + 1, 3)))
-    rel = rollout(np.zeros(3), controls, spec.dt)
-    k = lookahead_steps(lookahead_time, spec)
-    hit = plan_collisions(window, rel, spec, radius, k)
-    if hit.any():
-        step = int(np.argmax(hit)) + 1
-        return PlanCheck(False, f"plan collides at step {step} (t={step * spec.dt:.1f} s)", rel)
+    followed = follow(controls, window, velocity, spec, radius, spec.limits if limits is None else limits, hold)
+    rel = followed.step_poses
+    plan_hit, brake_hit = followed.first_hit(lookahead_steps(lookahead_time, spec))
+    if plan_hit:
+        return PlanCheck(False, f"plan collides at step {plan_hit} (t={plan_hit * spec.dt:.1f} s)", rel)
+    if brake_hit:
+        return PlanCheck(False, f"braking after the first command collides at t={brake_hit * spec.dt:.1f} s", rel)
     return PlanCheck(True, "", rel)
 
 

@@ -64,6 +64,7 @@ class StopReason(enum.Enum):
     PLAN_REJECTED = ("plan rejected", Level.WARN)
     DEADLINE = ("tick overran its deadline", Level.ERROR)
     CLOCK_STOPPED = ("clock stopped", Level.ERROR)
+    CLOCK_JUMPED = ("clock jumped back: inputs and goal cleared", Level.WARN)
     INTERNAL_ERROR = ("internal error", Level.ERROR)
     SHUTDOWN = ("shutting down", Level.OK)
 
@@ -95,6 +96,7 @@ class Decision:
     feed: dict[str, np.ndarray] | None = None  # the model's inputs this tick (recording, replay)
     network_raw: np.ndarray | None = None  # the network's raw plan [steps*3], when it ran
     network_ok: bool | None = None  # whether the safety layer accepted the network's plan
+    ga_raw: np.ndarray | None = None  # the GA's raw plan [steps*3], when it ran (labels, recording)
     carrot: np.ndarray | None = None  # the model's goal pose this tick (odometry frame)
     timings_ms: dict[str, float] = field(default_factory=dict)
 
@@ -182,7 +184,8 @@ class PlannerSession:
     # ------------------------------------------------------------------ inputs
     def reject(self, kind: str, message: str) -> None:
         """An input of ``kind`` (costmap, odometry, goal, path, transform) was refused upstream."""
-        self._errors[kind] = message[:500]
+        prefix = INPUT_REASONS[kind].message + ": "  # the Decision's message starts with it already
+        self._errors[kind] = (message[len(prefix):] if message.startswith(prefix) else message)[:500]
         if kind == "costmap":
             self._grid = None
         elif kind == "odometry":
@@ -444,6 +447,13 @@ class PlannerSession:
         return self._ga.plan(feed[COSTMAP_INPUT][0, 0], velocity, goal, self.config.goal_clip_distance,
                              xy_tolerance=self.config.xy_goal_tolerance).reshape(1, -1)
 
+    def ga_plan(self, feed: dict[str, np.ndarray], warm_start: bool = True) -> np.ndarray:
+        """The GA's raw plan [steps*3] for a feed, called exactly as the fallback calls it (warm-started
+        from its previous plan unless ``warm_start`` is False). Labels for DAgger, benchmarks."""
+        if not warm_start and self._ga is not None:
+            self._ga.reset()
+        return self._ga_policy(feed).reshape(-1)
+
     def _plan(self, d: Decision, window: np.ndarray, robot: RobotSnapshot, now: float
               ) -> tuple[np.ndarray, np.ndarray, str] | None:
         """(controls, robot-frame rollout, planner) to execute, or None with ``d`` saying why not."""
@@ -485,7 +495,7 @@ class PlannerSession:
                 d.reason = StopReason.PLAN_REJECTED
                 return None
         self.fallback_ticks += 1
-        _, check, controls = self._run(self._ga_policy, d.feed, window, robot, d, "fallback")
+        d.ga_raw, check, controls = self._run(self._ga_policy, d.feed, window, robot, d, "fallback")
         if check.ok:
             self._no_plan_since = None
             return controls, check.relative_poses, "ga"

@@ -49,6 +49,30 @@ class Received:
     t: float  # wall time of receipt
 
 
+class SimClock:
+    """Simulated time for /clock: runs with the wall clock from ``start``; can stop (a dead bridge) and jump."""
+
+    def __init__(self, start: float = 100.0) -> None:
+        self._base, self._wall0, self.running = start, time.monotonic(), True
+        self._lock = threading.Lock()
+
+    def now(self) -> float:
+        with self._lock:
+            return self._base + (time.monotonic() - self._wall0 if self.running else 0.0)
+
+    def stop(self) -> None:
+        with self._lock:
+            self._base, self.running = self._base + time.monotonic() - self._wall0, False
+
+    def start(self) -> None:
+        with self._lock:
+            self._wall0, self.running = time.monotonic(), True
+
+    def jump_to(self, t: float) -> None:
+        with self._lock:
+            self._base, self._wall0 = t, time.monotonic()
+
+
 @dataclass
 class Driver:
     """What the driver publishes each period; tests mutate these fields."""
@@ -66,10 +90,17 @@ class Driver:
 class Harness:
     """A context on its own DDS domain, a planner node, and a driver node with topics of a Nav2 stack."""
 
-    def __init__(self, params: dict[str, Any] | None, odom_rate: float = 50.0, costmap_rate: float = 5.0) -> None:
+    def __init__(self, params: dict[str, Any] | None, odom_rate: float = 50.0, costmap_rate: float = 5.0,
+                 sim_time: bool = False) -> None:
         from geometry_msgs.msg import TwistStamped
+        from rosgraph_msgs.msg import Clock
+        from std_msgs.msg import String
 
         from plan_ga_ros.ros.planner_node import PlannerNode
+
+        self.sim = SimClock() if sim_time else None
+        if sim_time and params is not None:
+            params = {**params, "use_sim_time": True}
 
         self.spin_error = ""
         self.odom_sent = 0
@@ -84,7 +115,8 @@ class Harness:
         self.node = Node("nav2_like_driver", context=self.context)
         self.state = Driver()
         self.lock = threading.Lock()
-        self.received: dict[str, list[Received]] = {k: [] for k in ("trajectory", "local_plan", "cmd_vel", "diag")}
+        self.received: dict[str, list[Received]] = {k: [] for k in ("trajectory", "local_plan", "cmd_vel", "diag",
+                                                                    "status")}
         latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
         self.costmap_pub = self.node.create_publisher(OccupancyGrid, "/local_costmap/costmap", latched)
@@ -97,6 +129,10 @@ class Harness:
         cmd_type = TwistStamped if (params or {}).get("use_twist_stamped") else Twist
         self.node.create_subscription(cmd_type, "/cmd_vel", self._on_cmd, reliable)
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._rec("diag"), 50)
+        self.node.create_subscription(String, "/plan_ga_planner/status", self._rec("status"), latched)
+        if self.sim is not None:
+            self.clock_pub = self.node.create_publisher(Clock, "/clock", 10)
+            self.node.create_timer(0.01, self._publish_clock)
         self.node.create_timer(1.0 / odom_rate, self._publish_odom)
         self.node.create_timer(1.0 / costmap_rate, self._publish_costmap)
         self.executor = EXECUTOR(context=self.context)
@@ -128,7 +164,16 @@ class Harness:
             self.state.velocity = conv.twist_from_msg(msg)
 
     def now(self) -> float:
+        """The time the driver stamps with: simulated under sim_time, else the ROS clock."""
+        if self.sim is not None:
+            return self.sim.now()
         return self.node.get_clock().now().nanoseconds * 1e-9
+
+    def _publish_clock(self) -> None:
+        from rosgraph_msgs.msg import Clock
+
+        if self.sim.running:
+            self.clock_pub.publish(Clock(clock=conv.sec_to_stamp(self.sim.now())))
 
     def _publish_odom(self) -> None:
         t = time.monotonic()
@@ -214,6 +259,37 @@ class Harness:
     def set_params(self, **params: Any) -> list:
         return self.planner.set_parameters([Parameter(k, value=v) for k, v in params.items()])
 
+    def call_set_parameters(self, params: list[tuple[str, Any]], atomic: bool = False, timeout: float = 10.0):
+        """Set parameters through the node's services, as `ros2 param set` and tools do: the list of
+        SetParametersResult (one per parameter), or one result when ``atomic``."""
+        from rclpy.parameter_client import AsyncParameterClient
+
+        client = AsyncParameterClient(self.node, "plan_ga_planner")
+        assert client.wait_for_services(timeout_sec=timeout), "parameter services not available"
+        plist = [Parameter(k, value=v) for k, v in params]
+        future = client.set_parameters_atomically(plist) if atomic else client.set_parameters(plist)
+        assert self.wait_for(future.done, timeout), "no answer from the parameter service"
+        response = future.result()
+        return response.result if atomic else list(response.results)
+
+    def call_get_parameter(self, name: str, timeout: float = 5.0) -> Any:
+        """A parameter's value through the service (None if the service does not answer in time)."""
+        from rclpy.parameter import parameter_value_to_python
+        from rclpy.parameter_client import AsyncParameterClient
+
+        client = AsyncParameterClient(self.node, "plan_ga_planner")
+        if not client.wait_for_services(timeout_sec=timeout):
+            return None
+        future = client.get_parameters([name])
+        if not self.wait_for(future.done, timeout):
+            return None
+        return parameter_value_to_python(future.result().values[0])
+
+    def statuses(self) -> list[dict]:
+        import json
+
+        return [json.loads(r.msg.data) for r in self.messages("status")]
+
     def close(self) -> None:
         try:
             self.executor.shutdown(timeout_sec=2.0)
@@ -235,8 +311,10 @@ class ExternalPlanner:
         self.domain = str(next(_external_domains))
         self._saved = os.environ["ROS_DOMAIN_ID"]
         os.environ["ROS_DOMAIN_ID"] = self.domain
+        # Its own process group, as a program started from a terminal: tests send it a terminal's Ctrl-C.
         self.proc = subprocess.Popen(command, env={**(env or os.environ), "ROS_DOMAIN_ID": self.domain},
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     start_new_session=True)
         try:
             self.harness = Harness(None, **harness_kw)
         finally:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
@@ -26,11 +28,11 @@ def _inputs(spec: ModelSpec, names: tuple[str, ...] | None = None, cells: int | 
     return [helper.make_tensor_value_info(nm, TensorProto.FLOAT, sh) for nm, sh in zip(names, shapes)]
 
 
-def _save(graph: onnx.GraphProto, path: str, spec: ModelSpec | None) -> str:
+def _save(graph: onnx.GraphProto, path: str, spec: ModelSpec | None, metadata: str | None = None) -> str:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
     model.ir_version = 9
-    if spec is not None:
-        helper.set_model_props(model, {METADATA_KEY: spec.to_json()})
+    if spec is not None or metadata is not None:
+        helper.set_model_props(model, {METADATA_KEY: metadata if metadata is not None else spec.to_json()})
     onnx.checker.check_model(model, full_check=True)
     onnx.save(model, path)
     return path
@@ -41,7 +43,7 @@ def _const(name: str, value: np.ndarray) -> onnx.TensorProto:
 
 
 def go_to_goal(path: str, spec: ModelSpec = ModelSpec(), gain_v: float = 1.0, gain_w: float = 2.0,
-               metadata: bool = True) -> str:
+               metadata: bool = True, metadata_json: str | None = None) -> str:
     """Steer toward the relative goal: v_x = max_v·tanh(gain_v·dx), ω = max_ω·tanh(gain_w·atan-ish dy).
 
     Every step repeats the same twist. Output [B, 60] is scaled in-graph to the limits.
@@ -66,7 +68,70 @@ def go_to_goal(path: str, spec: ModelSpec = ModelSpec(), gain_v: float = 1.0, ga
     ]
     out = helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, ["B", spec.steps * 3])
     graph = helper.make_graph(nodes, "go_to_goal", _inputs(spec), [out], inits)
-    return _save(graph, path, spec if metadata else None)
+    return _save(graph, path, spec if metadata else None, metadata_json)
+
+
+def hostile_metadata(path: str, spec: ModelSpec = ModelSpec(), **fields) -> str:
+    """A working go-to-goal model whose metadata lies: ``fields`` overwrite the spec's JSON (e.g. dt=1e-6,
+    steps=1, window_cells=100000, resolution=1e-4), values ModelSpec itself would refuse to build."""
+    meta = json.loads(spec.to_json())
+    meta.update(fields)
+    return go_to_goal(path, spec, metadata_json=json.dumps(meta))
+
+
+def loop_model(path: str, twist: tuple[float, float, float], iterations_at_rest: int, iterations_moving: int,
+               spec: ModelSpec = ModelSpec(), threshold: float = 0.05) -> str:
+    """Outputs ``twist`` at every step after a ``Loop`` of ``iterations_at_rest`` iterations when the state's
+    |v_x| < ``threshold`` (the load probe, a robot at rest), else of ``iterations_moving``. With 2**62
+    iterations the model never returns: a hung inference, passing the probe if only when moving."""
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["cond_in"], ["cond_out"]), helper.make_node("Add", ["x_in", "one"], ["x_out"])],
+        "body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+         helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("x_in", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("x_out", TensorProto.FLOAT, [1])],
+        [_const("one", [1.0])])
+    row = np.tile(np.asarray(twist, np.float32), spec.steps)
+    nodes = [
+        helper.make_node("Slice", [STATE_INPUT, "i3", "i4", "ax"], ["vx"]),  # [B,1]
+        helper.make_node("ReduceMax", ["vx"], ["vmax"], keepdims=0),
+        helper.make_node("Abs", ["vmax"], ["speed"]),
+        helper.make_node("Div", ["speed", "thr"], ["ratio"]),
+        helper.make_node("Floor", ["ratio"], ["k"]),
+        helper.make_node("Clip", ["k", "zero", "one_s"], ["moving"]),  # 0 at rest, 1 moving
+        helper.make_node("Mul", ["moving", "span"], ["extra"]),
+        helper.make_node("Add", ["extra", "rest"], ["trips_f"]),
+        helper.make_node("Cast", ["trips_f"], ["trips"], to=TensorProto.INT64),
+        helper.make_node("Loop", ["trips", "true", "x0"], ["x_final"], body=body),
+        helper.make_node("Mul", ["x_final", "zero"], ["nothing"]),  # [1]: 0, after the loop
+        helper.make_node("Mul", ["vx", "zero"], ["zeros"]),  # [B,1]
+        helper.make_node("Add", ["zeros", "nothing"], ["zeros2"]),
+        helper.make_node("Add", ["zeros2", "row"], [OUTPUT]),
+    ]
+    inits = [
+        numpy_helper.from_array(np.array([3], np.int64), "i3"),
+        numpy_helper.from_array(np.array([4], np.int64), "i4"),
+        numpy_helper.from_array(np.array([1], np.int64), "ax"),
+        numpy_helper.from_array(np.array(True), "true"),
+        _const("x0", [0.0]), _const("thr", threshold), _const("zero", 0.0), _const("one_s", 1.0),
+        numpy_helper.from_array(np.array(float(iterations_at_rest), np.float32), "rest"),
+        numpy_helper.from_array(np.array(float(iterations_moving) - float(iterations_at_rest), np.float32), "span"),
+        _const("row", row),
+    ]
+    out = helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, ["B", spec.steps * 3])
+    graph = helper.make_graph(nodes, "loop", _inputs(spec), [out], inits)
+    return _save(graph, path, spec)
+
+
+def padded(path: str, nbytes: int, spec: ModelSpec = ModelSpec()) -> str:
+    """A go-to-goal model with an unused initializer of ``nbytes`` bytes (a large model file)."""
+    go_to_goal(path, spec)
+    model = onnx.load(path)
+    model.graph.initializer.append(numpy_helper.from_array(np.zeros(nbytes // 4, np.float32), "padding"))
+    onnx.save(model, path)
+    return path
 
 
 def constant(path: str, twist: tuple[float, float, float], spec: ModelSpec = ModelSpec(),

@@ -17,11 +17,11 @@ def driving(factory, model, **params):
     return h
 
 
-def expect_stop(h, cause: str) -> dict:
+def expect_stop(h, cause: str, level: int = 1) -> dict:
     assert h.wait_for(lambda: stopped(h), 5), f"robot not stopped for: {cause}"
     d = h.wait_diag(lambda d: cause in d.get("stop_reason", ""), 5)
     assert cause in d.get("stop_reason", ""), d
-    assert d["level"] == 1
+    assert d["level"] == level, d
     n = len(h.messages("trajectory"))
     h.wait_for(lambda: False, 0.3)
     assert len(h.messages("trajectory")) == n, "kept publishing plans on bad input"
@@ -80,8 +80,13 @@ def test_huge_grid_accepted_when_allowed_still_plans(harness_factory, models):
     h.state.send_costmap = False  # one 16 MB message is enough
     h.clear()
     assert h.wait_count("trajectory", 10, 10)
-    d = h.wait_diag(lambda d: "tensors_ms_p99" in d)
-    assert float(d["tensors_ms_p99"]) > 0
+    t0 = h.messages("trajectory")[-1].t
+    assert h.wait_count("trajectory", 30, 5)
+    rate = 20 / (h.messages("trajectory")[29].t - h.messages("trajectory")[9].t)
+    assert rate >= 15.0 and h.messages("trajectory")[9].t >= t0, f"{rate:.1f} Hz with a 16 M-cell costmap"
+    d = h.wait_diag(lambda d: "tensors_ms_p50" in d)
+    # The window visits the cells under it only (~0.5 ms); reading the whole grid would take ~100 ms.
+    assert float(d["tensors_ms_p50"]) < 10.0, d["tensors_ms_p50"]
 
 
 def _odom_setter(field: str, value: float):
@@ -101,6 +106,8 @@ def _odom_setter(field: str, value: float):
     ("twist.twist.angular.z", -math.inf, "odometry rejected: odometry twist is not finite"),
     ("twist.twist.angular.x", math.nan, "odometry rejected: odometry twist is not finite"),
     ("pose.pose.orientation.w", 0.0, "odometry rejected: quaternion has zero length"),
+    ("twist.twist.linear.x", 999.0, "odometry rejected: twist [999.0, 0.0, 0.0] is beyond any robot"),
+    ("twist.twist.angular.z", -999.0, "odometry rejected: twist [0.0, 0.0, -999.0] is beyond any robot"),
 ])
 def test_bad_odometry(harness_factory, models, field, value, cause):
     h = driving(harness_factory, models.go_to_goal)
@@ -161,13 +168,13 @@ def test_goal_with_zero_quaternion(harness_factory, models):
     resumes(h)
 
 
-@pytest.mark.parametrize("mode, cause", [("nan", "model output contains NaN or inf"),
-                                         ("raise", "inference error: inference failed")])
-def test_model_fails_at_run_time(harness_factory, tmp_path, mode, cause):
-    model = om.fails_when_fast(str(tmp_path / f"fails_{mode}.onnx"), mode=mode)
-    h = driving(harness_factory, model)
-    h.state.velocity = np.array([6.0, 0.0, 0.0])  # the model fails for v_x >= 5
-    expect_stop(h, cause)
+@pytest.mark.parametrize("mode, cause, level", [("nan", "model output contains NaN or inf", 1),
+                                                ("raise", "inference error: inference failed", 2)])
+def test_model_fails_at_run_time(harness_factory, tmp_path, mode, cause, level):
+    model = om.fails_when_fast(str(tmp_path / f"fails_{mode}.onnx"), mode=mode, threshold=1.0)
+    h = driving(harness_factory, model, planner="onnx")  # the network alone: no GA fallback takes over
+    h.state.velocity = np.array([1.5, 0.0, 0.0])  # the model fails for v_x >= 1
+    expect_stop(h, cause, level)
     h.state.velocity = np.zeros(3)
     resumes(h)
 

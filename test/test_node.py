@@ -4,9 +4,8 @@ import time
 
 import numpy as np
 import pytest
-from lifecycle_msgs.msg import Transition
+from rclpy.lifecycle import TransitionCallbackReturn
 
-from plan_ga_ros.kinematics import compose, rollout
 from plan_ga_ros.ros import conversions as conv
 
 FREE = np.zeros((120, 120), np.int8)  # 6 m x 6 m at 0.05 m, like a Nav2 rolling window
@@ -41,12 +40,16 @@ def test_publishes_trajectory_path_and_command_at_rate(harness_factory, models):
     assert [(d.label, d.size) for d in msg.layout.dim] == [("steps", 20), ("controls", 3)]
     controls = np.asarray(msg.data, dtype=np.float64).reshape(20, 3)
     assert np.isfinite(controls).all() and controls[:, 0].max() <= 0.5 + 1e-6
-    # The path is the rollout of the trajectory from the robot's pose, in the odom frame.
+    # The path is the trajectory rolled out from the robot's pose as the base follows it (from rest here,
+    # within the acceleration limits): it starts at the robot and ends at the commanded speed and turn rate.
     path = h.messages("local_plan")[-1].msg
     assert path.header.frame_id == "odom" and len(path.poses) == 21
-    xy = np.array([[p.pose.position.x, p.pose.position.y] for p in path.poses])
-    expected = compose(np.zeros(3), rollout(np.zeros(3), controls, 0.1))
-    np.testing.assert_allclose(xy, expected[:, :2], atol=1e-4)
+    xyt = np.array([[p.pose.position.x, p.pose.position.y, conv.yaw_from_quaternion(p.pose.orientation)]
+                    for p in path.poses])
+    np.testing.assert_allclose(xyt[0], 0.0, atol=1e-9)
+    step = np.hypot(*np.diff(xyt[:, :2], axis=0).T)
+    assert step[0] < step[-1] and step[-1] == pytest.approx(controls[-1, 0] * 0.1, abs=2e-3)
+    assert np.angle(np.exp(1j * (xyt[-1, 2] - xyt[-2, 2]))) == pytest.approx(controls[-1, 2] * 0.1, abs=2e-3)
     stamps = [conv.stamp_to_sec(p.header.stamp) for p in path.poses]
     np.testing.assert_allclose(np.diff(stamps), 0.1, atol=1e-6)
     # The command is the first step of the same trajectory (matched by the last pair received).
@@ -79,10 +82,26 @@ def test_stops_on_stale_input_and_resumes(harness_factory, models, which):
     assert h.wait_for(lambda: moving(h), 5), "planning did not resume"
 
 
+def test_incompatible_qos_is_logged_with_topic_and_policy(harness_factory, models, capfd):
+    from nav_msgs.msg import OccupancyGrid
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+    h = planning(harness_factory, models.go_to_goal)
+    capfd.readouterr()
+    h.node.create_publisher(OccupancyGrid, "/local_costmap/costmap",
+                            QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT))
+    end = time.monotonic() + 5.0
+    err = ""
+    while time.monotonic() < end and "incompatible QoS" not in err:
+        time.sleep(0.2)
+        err += capfd.readouterr().err
+    assert "incompatible QoS on subscription /local_costmap/costmap" in err and "RELIABILITY" in err, err
+
+
 def test_colliding_plan_is_never_executed(harness_factory, models):
     wall = FREE.copy()
     wall[:, 70] = 100  # 0.5 m ahead of the robot at the origin
-    h = harness_factory({"model_path": models.forward})
+    h = harness_factory({"model_path": models.forward, "planner": "onnx"})  # no fallback: the network alone
     h.set_costmap(wall, 0.05, ORIGIN)
     h.send_goal(2.0, 0.0)
     d = h.wait_diag(lambda d: "collides" in d.get("stop_reason", ""))
@@ -128,20 +147,18 @@ def test_lifecycle_deactivate_cleanup_configure(harness_factory, models):
     assert h.wait_for(lambda: moving(h), 5)
     p = h.planner
     assert p.lifecycle_state == "active"
-    assert p._state_machine.current_state and p.trigger_deactivate() is not None
+    assert p.trigger_deactivate() == TransitionCallbackReturn.SUCCESS and p.lifecycle_state == "inactive"
     assert h.wait_for(lambda: stopped(h), 3), "deactivate did not publish a zero command"
     n = len(h.messages("trajectory"))
     time.sleep(0.4)
-    assert len(h.messages("trajectory")) <= n + 1
-    p.trigger_cleanup()
-    assert p.lifecycle_state == "unconfigured"
-    p.trigger_configure()
-    p.trigger_activate()
-    assert p.lifecycle_state == "active"
+    assert len(h.messages("trajectory")) == n, "planned while inactive"
+    assert p.trigger_cleanup() == TransitionCallbackReturn.SUCCESS and p.lifecycle_state == "unconfigured"
+    assert h.wait_for(lambda: p.count_publishers("/cmd_vel") == 0, 3), "cleanup kept the /cmd_vel publisher"
+    assert p.trigger_configure() == TransitionCallbackReturn.SUCCESS and p.lifecycle_state == "inactive"
+    assert p.trigger_activate() == TransitionCallbackReturn.SUCCESS and p.lifecycle_state == "active"
     h.set_costmap(FREE, 0.05, ORIGIN)
     h.send_goal(1.5, 0.5)
     assert h.wait_for(lambda: moving(h), 5), "no planning after cleanup → configure → activate"
-    assert Transition.TRANSITION_DEACTIVATE  # the lifecycle_msgs package is importable for users
 
 
 def test_missing_model_stays_unconfigured_with_error(harness_factory, tmp_path):

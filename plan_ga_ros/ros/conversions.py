@@ -62,14 +62,13 @@ def pose_from_msg(pose) -> np.ndarray:
 
 
 def odometry_from_msg(msg: Odometry) -> tuple[np.ndarray, np.ndarray]:
-    """(pose [x, y, yaw] in the odom frame, body twist [v_x, v_y, ω]); ValueError if not finite."""
+    """(pose [x, y, yaw] in the odom frame, body twist [v_x, v_y, ω]); ValueError if not finite.
+    (Whether the numbers are plausible is the session's call.)"""
     pose = pose_from_msg(msg.pose.pose)
     t = msg.twist.twist
     used = (t.linear.x, t.linear.y, t.angular.z)
     if not all(math.isfinite(v) for v in (*used, t.linear.z, t.angular.x, t.angular.y)):
         raise ValueError(f"odometry twist is not finite: {[*used, t.linear.z, t.angular.x, t.angular.y]}")
-    if max(abs(v) for v in used) > 1e3:
-        raise ValueError(f"odometry twist out of range: {list(used)}")
     return pose, np.array(used, dtype=np.float64)
 
 
@@ -133,8 +132,10 @@ def twist_from_msg(msg: Twist | TwistStamped) -> np.ndarray:
     return np.array([t.linear.x, t.linear.y, t.angular.z], dtype=np.float64)
 
 
-def diagnostic_status(name: str, hardware_id: str, level: bytes, message: str, values: dict) -> DiagnosticStatus:
+def diagnostic_status(name: str, hardware_id: str, level: int | bytes, message: str, values: dict
+                      ) -> DiagnosticStatus:
+    """A DiagnosticStatus; ``level`` as an int (0 OK, 1 WARN, 2 ERROR, 3 STALE) or its byte."""
     return DiagnosticStatus(
-        level=level, name=name, hardware_id=hardware_id, message=message,
+        level=level if isinstance(level, bytes) else bytes([int(level)]), name=name, hardware_id=hardware_id, message=message,
         values=[KeyValue(key=str(k), value=str(v)) for k, v in values.items()],
     )

@@ -14,10 +14,14 @@ from typing import Any
 
 import yaml
 
+from plan_ga_ros import parameters
+from plan_ga_ros.contract import ContractError, ModelSpec
+from plan_ga_ros.ga import GAConfig
+from plan_ga_ros.planner import LIMIT_NAMES, PlannerConfig
 from plan_ga_ros.sim.world import WorldConfig
 
+from .compute import BACKENDS, ComputeConfig
 from .episodes import EpisodeConfig
-from plan_ga_ros.ga import GAConfig
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,15 @@ class DaggerConfig:
     rounds: int = 2
     episodes: int = 150
     seed_base: int = 20_000  # round r: seed_base + 10000 r; up to 7 rounds before the evaluation seeds
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """PlannerNet's constructor arguments besides the spec (stored in every checkpoint)."""
+
+    hidden: int = 256  # width of the costmap layer and of the head
+    # Divides inflation_decay (Nav2's cost_scaling_factor, typically 1-10) before the goal encoder.
+    decay_scale: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -69,14 +82,35 @@ class Config:
     world: WorldConfig = field(default_factory=WorldConfig)
     episode: EpisodeConfig = field(default_factory=EpisodeConfig)
     ga: GAConfig = field(default_factory=GAConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     dagger: DaggerConfig = field(default_factory=DaggerConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    compute: ComputeConfig = field(default_factory=ComputeConfig)  # where episodes run: local processes or Dask
 
 
 class ConfigError(ValueError):
     pass
+
+
+def model_spec(cfg: Config) -> ModelSpec:
+    """The contract of the model this config trains (geometry and limits: the node's defaults)."""
+    try:
+        return ModelSpec(inflation_decay=cfg.inflation_decay, robot_radius=cfg.world.robot_radius)
+    except ContractError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def planner_config(cfg: Config, spec: ModelSpec, planner: str = "onnx") -> PlannerConfig:
+    """The node's planning parameters (its defaults, ``parameters.defaults()``) for a model's limits and
+    radius, at the episodes' planning rate, with ``planner`` as the session's mode."""
+    values = {**{k: float(getattr(spec.limits, k)) for k in LIMIT_NAMES}, "robot_radius": float(spec.robot_radius),
+              "planning_frequency": float(cfg.episode.planning_rate), "planner": planner}
+    problems = parameters.validate(values)
+    if problems:
+        raise ConfigError("; ".join(problems))
+    return PlannerConfig.from_params(values, spec)
 
 
 class CheckpointError(ValueError):
@@ -153,6 +187,8 @@ def _validate(cfg: Config) -> None:
     checks = [
         (cfg.dataset.episodes > 0, "dataset.episodes must be > 0"),
         (cfg.dataset.workers >= 1, "dataset.workers must be >= 1"),
+        (cfg.compute.backend in BACKENDS, f"compute.backend must be one of {', '.join(BACKENDS)}"),
+        (not cfg.compute.scheduler or cfg.compute.backend == "dask", "compute.scheduler needs compute.backend: dask"),
         (0.0 < cfg.train.val_fraction < 0.5, "train.val_fraction must be in (0, 0.5)"),
         (cfg.train.lr > 0, "train.lr must be > 0"),
         (cfg.train.batch_size > 0, "train.batch_size must be > 0"),
@@ -160,6 +196,14 @@ def _validate(cfg: Config) -> None:
         (cfg.train.clearance_weight >= 0, "train.clearance_weight must be >= 0"),
         (0.0 <= cfg.train.clearance_threshold < 1.0, "train.clearance_threshold must be in [0, 1)"),
         (cfg.train.clearance_lookahead_time > 0, "train.clearance_lookahead_time must be > 0"),
+        (cfg.model.hidden > 0 and cfg.model.decay_scale > 0, "model.hidden and model.decay_scale must be > 0"),
+        (min(cfg.episode.physics_rate, cfg.episode.costmap_rate, cfg.episode.costmap_size,
+             cfg.episode.costmap_resolution, cfg.episode.max_time) > 0,
+         "episode rates, costmap size and resolution, and max_time must be > 0"),
+        (cfg.episode.physics_rate >= cfg.episode.planning_rate,
+         "episode.physics_rate must be at least episode.planning_rate"),
+        (min(cfg.episode.velocity_noise, cfg.episode.odom_noise, cfg.episode.odom_latency) >= 0,
+         "episode noise and latency must be >= 0"),
         (cfg.dagger.episodes <= 10_000, "dagger.episodes must be <= 10000 (each round owns 10000 seeds)"),
         (cfg.evaluate.seed_base >= dagger_end and cfg.dagger.seed_base >= cfg.dataset.seed_base + cfg.dataset.episodes,
          "seed ranges must be disjoint and in this order: dataset "
@@ -170,6 +214,7 @@ def _validate(cfg: Config) -> None:
     for ok, message in checks:
         if not ok:
             raise ConfigError(message)
+    planner_config(cfg, model_spec(cfg))  # the node's parameter table checks the planning rate and limits
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

@@ -1,9 +1,11 @@
 """Closed-loop datasets: GA episodes, and DAgger rounds (the network drives, the GA labels).
 
 One ``.npz`` shard per episode (never pickle) plus a JSON manifest with the config, seeds, counts
-and a content hash. Episodes run in parallel worker processes; existing shards are skipped, so
-an interrupted run resumes where it stopped. A DAgger shard records the SHA-256 of the model that
-drove it; one driven by another model (an older round, another architecture) is made again.
+and a content hash. Episodes run on the compute backend (compute.py: local processes or Dask) and
+come back as arrays; the caller writes every shard, so they land in ``out_dir`` on this machine
+whatever runs the episodes. Existing shards are skipped, so an interrupted run resumes where it
+stopped. A DAgger shard records the SHA-256 of the model that drove it; one driven by another model
+(an older round, another architecture) is made again.
 """
 
 from __future__ import annotations
@@ -15,25 +17,15 @@ from pathlib import Path
 
 import numpy as np
 
-from plan_ga_ros.contract import ModelSpec
-from plan_ga_ros.planner import PlannerConfig
+from plan_ga_ros.contract import INPUT_NAMES, ModelSpec, input_shapes
+from plan_ga_ros.sim.world import make_episode
 
+from .compute import imap_progress
 from .config import Config, ConfigError, to_dict
-from .episodes import GAController, PolicyController, load_onnx_policy, make_episode, run_episode
-from .parallel import imap_progress
+from .episodes import SAMPLE_KEYS, driver, ga_labeller, run_episode
 
 KEYS = ("costmap", "state", "goal", "meta", "label")
 DATA_SECTIONS = ("inflation_decay", "world", "episode", "ga")  # what a shard depends on, besides its seed
-
-
-def planner_config(cfg: Config, spec: ModelSpec) -> PlannerConfig:
-    """The node's planning parameters as the training simulator runs them."""
-    return PlannerConfig(limits=spec.limits, robot_radius=spec.robot_radius,
-                         goal_clip_distance=spec.goal_clip_distance, control_period=cfg.episode.control_period)
-
-
-def model_spec(cfg: Config) -> ModelSpec:
-    return ModelSpec(inflation_decay=cfg.inflation_decay, robot_radius=cfg.world.robot_radius)
 
 
 @dataclass(frozen=True)
@@ -63,25 +55,38 @@ def shard_driver(path: Path) -> str:
         return _driver(z)
 
 
-def _run_job(job: Job) -> dict:
-    spec = model_spec(job.cfg)
-    pcfg = planner_config(job.cfg, spec)
+def _no_samples(spec: ModelSpec) -> dict[str, np.ndarray]:
+    """Empty sample arrays (an episode that never planned)."""
+    shapes = input_shapes(spec)
+    out = {k: np.zeros((0, *shapes[name]), np.float32) for k, name in zip(SAMPLE_KEYS, INPUT_NAMES)}
+    return {**out, "label": np.zeros((0, spec.steps, len(spec.controls)), np.float32)}
+
+
+def _run_job(job: Job) -> tuple[str, dict[str, np.ndarray], dict]:
+    """One recorded episode: the GA drives and labels, or (DAgger) the ONNX model drives and a GA labels.
+
+    Returns the shard's path and arrays (the caller writes them) and the episode's stats.
+    """
     world, start, goal = make_episode(job.seed, job.cfg.world)
-    ga = GAController(spec, pcfg, job.cfg.ga, seed=job.seed)
-    if job.model_path:
-        driver, labeler = PolicyController(load_onnx_policy(job.model_path).run), ga
-    else:
-        driver, labeler = ga, None
-    res = run_episode(world, start, goal, driver, spec, pcfg, job.cfg.episode, labeler=labeler, record=True,
+    spec, pcfg, network = driver("onnx" if job.model_path else "ga", job.cfg, job.model_path)
+    labeller = ga_labeller(spec, pcfg, job.cfg.ga, job.seed) if job.model_path else None
+    res = run_episode(world, start, goal, spec, pcfg, network, job.cfg.episode, job.cfg.ga, labeller, record=True,
                       seed=job.seed)
-    s = res.samples
-    tmp = Path(job.path).with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, costmap=np.round(s["costmap"][:, 0] * 100).astype(np.uint8), state=s["state"],
-                        goal=s["goal"], meta=s["meta"], label=s["label"],
-                        result=np.array([res.success, res.collision, res.time, len(s["label"])], np.float64),
-                        driver=np.array(job.driver))
-    tmp.rename(job.path)  # a shard exists only when complete
-    return {"seed": job.seed, "success": res.success, "collision": res.collision, "samples": len(s["label"])}
+    s = res.samples or _no_samples(spec)
+    arrays = dict(costmap=np.round(s["costmap"][:, 0] * 100).astype(np.uint8), state=s["state"], goal=s["goal"],
+                  meta=s["meta"], label=s["label"],
+                  result=np.array([res.success, res.collision, res.time, len(s["label"])], np.float64),
+                  driver=np.array(job.driver))
+    return job.path, arrays, {"seed": job.seed, "success": res.success, "collision": res.collision,
+                              "samples": len(s["label"])}
+
+
+def write_shard(path: str, arrays: dict[str, np.ndarray]) -> None:
+    """A shard exists only when complete. Its bytes depend on the arrays alone (zip entries carry a fixed
+    date), so the same episode gives the same content hash on any backend."""
+    tmp = Path(path).with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, **arrays)
+    tmp.rename(path)
 
 
 def generate(cfg: Config, out_dir: Path, seeds: list[int], prefix: str, model_path: str = "",
@@ -90,13 +95,18 @@ def generate(cfg: Config, out_dir: Path, seeds: list[int], prefix: str, model_pa
     check_compatible(cfg, out_dir)
     shards = out_dir / "shards"
     shards.mkdir(parents=True, exist_ok=True)
-    driver = file_sha256(model_path) if model_path else ""
-    jobs = [Job(s, str(shards / shard_name(prefix, s)), cfg, model_path, driver) for s in seeds]
-    todo = [j for j in jobs if not Path(j.path).exists() or (driver and shard_driver(Path(j.path)) != driver)]
+    model_hash = file_sha256(model_path) if model_path else ""
+    jobs = [Job(s, str(shards / shard_name(prefix, s)), cfg, model_path, model_hash) for s in seeds]
+    todo = [j for j in jobs if not Path(j.path).exists() or (model_hash and shard_driver(Path(j.path)) != model_hash)]
     stale = sum(Path(j.path).exists() for j in todo)
     if stale:
         print(f"{stale} {prefix} shards were driven by another model than {model_path}; making them again")
-    return list(imap_progress(_run_job, todo, workers or cfg.dataset.workers, desc, done=len(jobs) - len(todo)))
+    stats = []
+    for path, arrays, stat in imap_progress(_run_job, todo, workers or cfg.dataset.workers, desc,
+                                            done=len(jobs) - len(todo), backend=cfg.compute, files=[model_path]):
+        write_shard(path, arrays)
+        stats.append(stat)
+    return stats
 
 
 def check_compatible(cfg: Config, out_dir: Path) -> None:

@@ -1,181 +1,279 @@
-"""Closed-loop episodes in simulated worlds, through the same planner core the node runs.
+"""Closed-loop episodes in simulated worlds, driven through the node's own ``PlannerSession``.
 
-Every controller sees a Nav2-like rolling costmap, odometry velocities with the node's smoothed
-acceleration estimate, and the goal; its plan passes the node's safety layer (make_safe) before
-the first command is executed.
+The simulator plays the robot and its sensors: the base integrates the last command at the physics
+rate and publishes odometry (optionally noisy and late), a Nav2-like rolling local costmap is
+published at its own rate, both stamped; the episode calls ``session.tick(t)`` at the planning rate
+and the base chases the command of each Decision that is sent. Gating, the goal check, the
+acceleration estimate, rate limiting, the safety layer, the fallback and recovery are the session's.
+
+An episode ends with one outcome:
+
+- ``success``: the session's goal checker reported the goal reached (``StopReason.GOAL_REACHED``)
+  and the base then came to rest (every |velocity| component < ``REST_SPEED``) without collision;
+  the simulator node (``plan_ga_ros/sim/sim_node.py``) uses the same rule;
+- ``collision``: the robot's disc touched an obstacle;
+- ``failed``: the session gave the goal up (``StopReason.GOAL_FAILED``, no valid plan for
+  ``recovery_timeout``);
+- ``timeout``: none of these within ``max_time``.
 """
 
 from __future__ import annotations
 
+import collections
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from plan_ga_ros import kinematics
-from plan_ga_ros.contract import COSTMAP_INPUT, GOAL_INPUT, ModelSpec
-from plan_ga_ros.planner import PlannerConfig, RobotSnapshot, build_inputs, make_safe
-from plan_ga_ros.safety import goal_check
-from plan_ga_ros.tensors import Grid
-from plan_ga_ros.sim.world import RobotSim, World, local_costmap, make_episode  # noqa: F401 (re-exported)
+from plan_ga_ros import parameters
+from plan_ga_ros.contract import GOAL_INPUT, INPUT_NAMES, ModelSpec
+from plan_ga_ros.ga import GAConfig
+from plan_ga_ros.planner import PlannerConfig
+from plan_ga_ros.session import Decision, PlannerSession, Policy, StopReason
+from plan_ga_ros.sim.world import RobotSim, World, local_costmap
 
-from plan_ga_ros.ga import GAConfig, GAPlanner
+from .compute import local_path
+
+if TYPE_CHECKING:
+    from .config import Config
+
+REST_SPEED = 0.05  # m/s and rad/s: "at rest" for a success (the simulator node's rule too)
+OUTCOMES = ("success", "collision", "failed", "timeout")
+SAMPLE_KEYS = ("costmap", "state", "goal", "meta")  # the model's inputs, in INPUT_NAMES order
+FRAME = "odom"
 
 
 @dataclass(frozen=True)
 class EpisodeConfig:
-    control_period: float = 0.1
-    substeps: int = 5  # odometry at control_period / substeps (50 Hz by default)
-    max_time: float = 40.0
-    costmap_size: float = 6.0
-    costmap_resolution: float = 0.05
-    noise: float = 0.0
+    """The simulated robot around the planner: rates, costmap and odometry (defaults as the demo's
+    simulator node; the planning rate is the node's ``planning_frequency`` default)."""
+
+    planning_rate: float = parameters.default("planning_frequency")  # Hz: session.tick
+    physics_rate: float = 50.0  # Hz: base integration step and odometry rate
+    costmap_rate: float = 5.0  # Hz: local costmap updates
+    costmap_size: float = 6.0  # m: side of the rolling window
+    costmap_resolution: float = 0.05  # m
+    max_time: float = 40.0  # s
+    velocity_noise: float = 0.0  # relative slip of the base's motion (the simulator node's velocity_noise)
+    odom_noise: float = 0.0  # std of additive noise on the reported twist (m/s, rad/s)
+    odom_latency: float = 0.0  # s: odometry reaches the session this late (stamped when measured)
 
 
 @dataclass
 class EpisodeResult:
-    success: bool
-    collision: bool
-    timeout: bool
-    time: float
-    path_length: float
-    min_clearance: float
-    poses: np.ndarray
+    outcome: str  # one of OUTCOMES
+    time: float  # s: when the episode ended (at rest at the goal, for a success)
+    path_length: float  # m
+    min_clearance: float  # m: closest approach of the robot's disc to an obstacle
+    final_distance: float  # m: true distance from the robot to the goal at the end
+    poses: np.ndarray  # [ticks + 1, 3] true poses at the start and after each tick
     samples: dict[str, np.ndarray] = field(default_factory=dict)
-    plan_ms: list[float] = field(default_factory=list)
+    plan_ms: list[float] = field(default_factory=list)  # planner time (network + GA) per planning tick
+    planning_ticks: int = 0  # ticks that built the model's inputs
+    fallback_ticks: int = 0  # ticks on which the GA planned (every planning tick of a GA episode)
+    planners: dict[str, int] = field(default_factory=dict)  # executed ticks by planner: onnx, ga, recovery
+    stops: dict[str, int] = field(default_factory=dict)  # ticks by stop reason (StopReason names)
+
+    @property
+    def success(self) -> bool:
+        return self.outcome == "success"
+
+    @property
+    def collision(self) -> bool:
+        return self.outcome == "collision"
+
+    @property
+    def timeout(self) -> bool:
+        return self.outcome == "timeout"
+
+    @property
+    def failed(self) -> bool:
+        return self.outcome == "failed"
 
 
-class Controller(Protocol):
-    def reset(self) -> None: ...
-
-    def __call__(self, feed: dict[str, np.ndarray], robot: RobotSnapshot) -> np.ndarray:
-        """The raw [steps*3] plan for one feed dict (batch of one)."""
-
-
-class GAController:
-    """The GA expert on the network's own inputs."""
-
-    def __init__(self, spec: ModelSpec, planner_cfg: PlannerConfig, ga_cfg: GAConfig = GAConfig(),
-                 seed: int = 0) -> None:
-        self.spec, self.cfg = spec, planner_cfg
-        self.ga = GAPlanner(spec, planner_cfg.limits, planner_cfg.robot_radius, ga_cfg, seed,
-                            planner_cfg.collision_lookahead_time)
-
-    def reset(self) -> None:
-        self.ga.reset()
-
-    def __call__(self, feed: dict[str, np.ndarray], robot: RobotSnapshot) -> np.ndarray:
-        window = feed[COSTMAP_INPUT][0, 0]
-        goal = feed[GOAL_INPUT][0].astype(np.float64)
-        return self.ga.plan(window, robot.velocity, goal, self.cfg.goal_clip_distance,
-                            xy_tolerance=self.cfg.xy_goal_tolerance).ravel()
-
-
+# ---------------------------------------------------------------- networks (feed → raw plan)
 @functools.lru_cache(maxsize=2)
 def load_onnx_policy(path: str):
-    """One loaded, warmed-up session per model per worker process (episodes reuse it)."""
+    """One loaded, warmed-up ONNX Runtime session per model per worker process (episodes reuse it)."""
     from plan_ga_ros.policy import OnnxPolicy
 
     return OnnxPolicy(path)
 
 
 class PolicyController:
-    """A model behind a feed → [B, steps*3] callable (ONNX Runtime or PyTorch)."""
+    """A trained model as the session's network: ``run`` maps a feed dict to [B, steps*3]."""
 
-    def __init__(self, run) -> None:
+    def __init__(self, run: Callable[[dict[str, np.ndarray]], np.ndarray]) -> None:
         self.run = run
 
-    def reset(self) -> None:
-        pass
+    @classmethod
+    def onnx(cls, path: str) -> PolicyController:
+        return cls(load_onnx_policy(path).run)
 
-    def __call__(self, feed: dict[str, np.ndarray], robot: RobotSnapshot) -> np.ndarray:
-        return np.asarray(self.run(feed))[0]
+    @classmethod
+    def torch(cls, module) -> PolicyController:
+        """A PyTorch PlannerNet, evaluated without gradients."""
+        import torch
+
+        module = module.eval()
+
+        @torch.no_grad()
+        def run(feed: dict[str, np.ndarray]) -> np.ndarray:
+            return module(*(torch.from_numpy(np.ascontiguousarray(feed[n])) for n in INPUT_NAMES)).numpy()
+
+        return cls(run)
+
+    def __call__(self, feed: dict[str, np.ndarray]) -> np.ndarray:
+        return np.asarray(self.run(feed))
 
 
 class NaiveController:
-    """Go-to-goal: turn toward the goal, drive when roughly facing it; no obstacle awareness."""
+    """Go-to-goal: turn toward the goal, drive when roughly facing it; no obstacle awareness
+    (the session's safety layer still vets every plan)."""
 
-    def __init__(self, spec: ModelSpec, limits) -> None:
-        self.spec, self.limits = spec, limits
+    def __init__(self, spec: ModelSpec, config: PlannerConfig) -> None:
+        self.spec, self.limits = spec, config.limits
 
-    def reset(self) -> None:
-        pass
-
-    def __call__(self, feed: dict[str, np.ndarray], robot: RobotSnapshot) -> np.ndarray:
+    def __call__(self, feed: dict[str, np.ndarray]) -> np.ndarray:
         dx, dy, dth = feed[GOAL_INPUT][0].astype(np.float64)
         dist, bearing = np.hypot(dx, dy), np.arctan2(dy, dx)
         turn = dth if dist < 0.1 else bearing
         v = self.limits.max_v_x * np.clip(dist, 0, 1) * max(np.cos(bearing), 0.0) ** 4 if dist >= 0.1 else 0.0
         w = np.clip(2.0 * turn, -self.limits.max_omega, self.limits.max_omega)
-        return np.tile([v, 0.0, w], self.spec.steps)
+        return np.tile([v, 0.0, w], self.spec.steps)[None]
+
+
+def ga_labeller(spec: ModelSpec, config: PlannerConfig, ga: GAConfig = GAConfig(), seed: int = 0
+                ) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
+    """The GA expert labelling feeds: a GA of its own (warm-started along the episode), called exactly as
+    the session's fallback calls it."""
+    return PlannerSession(config, spec, None, ga, seed).ga_plan
+
+
+# ---------------------------------------------------------------- the episode
+def _record(samples: dict[str, list], d: Decision, label: np.ndarray | None, steps: int) -> None:
+    if d.feed is None or label is None:
+        return
+    for key, name in zip(SAMPLE_KEYS, INPUT_NAMES):
+        samples[key].append(d.feed[name][0])
+    samples["label"].append(np.asarray(label, np.float32).reshape(steps, 3))
 
 
 def run_episode(
     world: World,
     start: np.ndarray,
     goal: np.ndarray,
-    controller: Controller,
     spec: ModelSpec,
     planner_cfg: PlannerConfig,
+    network: Policy | None = None,
     cfg: EpisodeConfig = EpisodeConfig(),
-    labeler: Controller | None = None,
+    ga: GAConfig = GAConfig(),
+    labeller: Callable[[dict[str, np.ndarray]], np.ndarray] | None = None,
     record: bool = False,
     seed: int = 0,
 ) -> EpisodeResult:
-    """Drive from start to goal with ``controller``; optionally record inputs and ``labeler``'s plans."""
-    import time
+    """Drive from ``start`` to ``goal`` with a PlannerSession in mode ``planner_cfg.planner``.
 
-    sim = RobotSim(start.copy(), planner_cfg.limits, noise=cfg.noise, rng=np.random.default_rng(seed))
-    controller.reset()
-    if labeler is not None:
-        labeler.reset()
-    sub_dt = cfg.control_period / cfg.substeps
-    times, vels = [0.0], [np.zeros(3)]
-    poses, previous = [sim.pose.copy()], np.zeros(3)
-    samples: dict[str, list] = {"costmap": [], "state": [], "goal": [], "meta": [], "label": []}
+    ``goal`` is a pose [3] or a global path [N, 3] (odom frame) that the session follows by its carrot.
+    ``network`` is the session's network (onnx, hybrid; a naive controller too); ``ga`` configures its
+    GA (ga, hybrid). With ``record``, each planning tick stores the model's inputs and a label:
+    ``labeller(feed)`` when given, else the raw plan of the planner that ran (GA or network).
+    """
+    sim = RobotSim(np.asarray(start, np.float64).copy(), planner_cfg.limits, noise=cfg.velocity_noise,
+                   rng=np.random.default_rng(seed))
+    odom_rng = np.random.default_rng([seed, 1])
+    noise_mask = np.array([1.0, 1.0 if planner_cfg.limits.max_v_y > 0 else 0.0, 1.0]) * cfg.odom_noise
+    session = PlannerSession(planner_cfg, spec, network, ga, seed)
+    goal = np.asarray(goal, np.float64)
+    problem = session.set_path(goal, 0.0, FRAME) if goal.ndim == 2 else session.set_goal(goal, 0.0, FRAME)
+    if problem:
+        raise ValueError(f"episode goal refused by the session: {problem}")
+    final = goal[-1] if goal.ndim == 2 else goal
+    rates = {"odometry": cfg.physics_rate, "costmap": cfg.costmap_rate, "tick": cfg.planning_rate}  # tie order
+    count = dict.fromkeys(rates, 0)
+    pending: collections.deque[tuple[float, np.ndarray, np.ndarray]] = collections.deque()
+    samples: dict[str, list] = {k: [] for k in (*SAMPLE_KEYS, "label")}
     plan_ms: list[float] = []
+    planners: collections.Counter[str] = collections.Counter()
+    stops: collections.Counter[str] = collections.Counter()
+    poses = [sim.pose.copy()]
+    command = np.zeros(3)
     min_clear = float(world.clearance(sim.pose[:2]))
-    t = 0.0
-    success = collision = latched = False
-    while t < cfg.max_time:  # simulated time is sequential
-        success, latched = goal_check(sim.pose, goal, planner_cfg.xy_goal_tolerance, planner_cfg.yaw_goal_tolerance,
-                                      planner_cfg.stateful_goal_checker, latched)
-        if success:
+    t_sim, t, planning_ticks, reached, outcome = 0.0, 0.0, 0, False, ""
+    while not outcome:
+        kind, t = min(((k, count[k] / r) for k, r in rates.items()), key=lambda kt: kt[1])
+        if t > cfg.max_time:
+            outcome, t = "timeout", cfg.max_time
             break
-        grid: Grid = local_costmap(world, sim.pose, cfg.costmap_size, cfg.costmap_resolution)
-        acc = kinematics.estimate_acceleration(np.array(times[-30:]), np.array(vels[-30:]), 0.2,
-                                               planner_cfg.limits)
-        robot = RobotSnapshot(sim.pose.copy(), sim.velocity.copy(), acc)
-        feed = build_inputs(grid, robot, goal, spec, planner_cfg)
-        t0 = time.perf_counter()
-        raw = controller(feed, robot)
-        plan_ms.append((time.perf_counter() - t0) * 1e3)
-        if record:
-            label = raw if labeler is None else labeler(feed, robot)
-            for key, name in zip(("costmap", "state", "goal", "meta"), feed):
-                samples[key].append(feed[name][0])
-            samples["label"].append(np.asarray(label, np.float32).reshape(spec.steps, 3))
-        controls, check = make_safe(raw, feed[COSTMAP_INPUT][0, 0], previous, spec, planner_cfg)
-        command = controls[0] if check.ok else np.zeros(3)
-        for _ in range(cfg.substeps):  # integrate the base at odometry rate
-            sim.step(command, sub_dt)
-            t += sub_dt
-            times.append(t)
-            vels.append(sim.velocity.copy())
+        count[kind] += 1
+        if t > t_sim:  # the base chases the last command; events are at most one physics period apart
+            sim.step(command, t - t_sim)
+            t_sim = t
             clear = float(world.clearance(sim.pose[:2]))
             min_clear = min(min_clear, clear)
             if clear < 0.0:
-                collision = True
+                outcome = "collision"
                 break
-        previous = command
-        poses.append(sim.pose.copy())
-        if collision:
+        if reached and np.abs(sim.velocity).max() < REST_SPEED:
+            outcome = "success"
             break
-    poses_arr = np.array(poses)
-    length = float(np.hypot(*np.diff(poses_arr[:, :2], axis=0).T).sum()) if len(poses_arr) > 1 else 0.0
-    out = EpisodeResult(success, collision, not (success or collision), t, length, min_clear, poses_arr,
-                        plan_ms=plan_ms)
+        if kind == "odometry":
+            twist = sim.velocity + noise_mask * odom_rng.standard_normal(3)
+            pending.append((t, sim.pose.copy(), twist))
+        elif kind == "costmap":
+            session.set_costmap(local_costmap(world, sim.pose, cfg.costmap_size, cfg.costmap_resolution), t)
+        else:
+            while pending and pending[0][0] + cfg.odom_latency <= t + 1e-9:
+                stamp, pose, twist = pending.popleft()
+                session.set_odometry(pose, twist, stamp, FRAME)
+            d = session.tick(t)
+            if d.send:
+                command = d.command
+            poses.append(sim.pose.copy())
+            if d.executing:
+                planners[d.planner] += 1
+            else:
+                stops[d.reason.name] += 1
+            if d.feed is not None:
+                planning_ticks += 1
+                plan_ms.append(d.timings_ms.get("inference", 0.0) + d.timings_ms.get("fallback", 0.0))
+                if record:
+                    own = d.ga_raw if planner_cfg.planner == "ga" else d.network_raw
+                    _record(samples, d, labeller(d.feed) if labeller else own, spec.steps)
+            if d.reason is StopReason.GOAL_REACHED:
+                reached = True
+                if np.abs(sim.velocity).max() < REST_SPEED:
+                    outcome = "success"
+            elif d.reason is StopReason.GOAL_FAILED:
+                outcome = "failed"
+    poses.append(sim.pose.copy())
+    path = np.array(poses)
+    out = EpisodeResult(outcome, float(t), float(np.hypot(*np.diff(path[:, :2], axis=0).T).sum()), min_clear,
+                        float(np.hypot(*(sim.pose[:2] - final[:2]))), path, plan_ms=plan_ms,
+                        planning_ticks=planning_ticks, fallback_ticks=session.fallback_ticks,
+                        planners=dict(planners), stops=dict(stops))
     if record and samples["label"]:
         out.samples = {k: np.stack(v).astype(np.float32) for k, v in samples.items()}
     return out
+
+
+CONTROLLERS = ("onnx", "ga", "naive", "hybrid")
+
+
+def driver(name: str, cfg: Config, model_path: str = "") -> tuple[ModelSpec, PlannerConfig, Policy | None]:
+    """(spec, planner config, network) of a controller: ``onnx`` (the network alone), ``hybrid`` (the
+    network with the GA fallback), ``ga`` (the session's GA alone) or ``naive`` (go-to-goal)."""
+    from .config import ConfigError, model_spec, planner_config
+
+    spec = model_spec(cfg)
+    if name in ("onnx", "hybrid"):
+        policy = load_onnx_policy(local_path(model_path))  # a Dask worker's own copy of the model
+        return policy.spec, planner_config(cfg, policy.spec, name), policy.run
+    if name == "ga":
+        return spec, planner_config(cfg, spec, "ga"), None
+    if name == "naive":
+        pcfg = planner_config(cfg, spec, "onnx")
+        return spec, pcfg, NaiveController(spec, pcfg)
+    raise ConfigError(f"unknown controller {name!r}; known: {', '.join(CONTROLLERS)}")

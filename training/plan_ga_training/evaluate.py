@@ -1,17 +1,17 @@
-"""Closed-loop evaluation on held-out worlds: ONNX policy vs GA expert vs naive go-to-goal."""
+"""Closed-loop evaluation on held-out worlds: ONNX policy, GA expert, hybrid (network + GA fallback) and
+naive go-to-goal, each driven through the node's PlannerSession at the episodes' planning rate."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .config import Config
-from .dataset import model_spec, planner_config
-from .episodes import GAController, NaiveController, PolicyController, load_onnx_policy, make_episode, run_episode
-from .parallel import imap_progress
+from plan_ga_ros.sim.world import make_episode
 
-CONTROLLERS = ("onnx", "ga", "naive")
+from .compute import imap_progress
+from .config import Config, model_spec, planner_config
+from .episodes import CONTROLLERS, driver, run_episode
 
 
 @dataclass(frozen=True)
@@ -23,57 +23,67 @@ class EvalJob:
 
 
 def _run(job: EvalJob) -> dict:
-    spec = model_spec(job.cfg)
-    pcfg = planner_config(job.cfg, spec)
     world, start, goal = make_episode(job.seed, job.cfg.world)
-    if job.controller == "onnx":
-        policy = load_onnx_policy(job.model_path)
-        spec = policy.spec
-        ctrl = PolicyController(policy.run)
-    elif job.controller == "ga":
-        ctrl = GAController(spec, pcfg, job.cfg.ga, seed=job.seed)
-    else:
-        ctrl = NaiveController(spec, pcfg.limits)
-    r = run_episode(world, start, goal, ctrl, spec, pcfg, job.cfg.episode, seed=job.seed)
-    return {"controller": job.controller, "seed": job.seed, "kind": world.kind, "success": r.success,
-            "collision": r.collision, "timeout": r.timeout, "time": r.time, "path_length": r.path_length,
-            "min_clearance": r.min_clearance, "plan_ms_p50": float(np.median(r.plan_ms)) if r.plan_ms else 0.0,
-            "poses": r.poses[:, :2].round(3).tolist()}
+    spec, pcfg, network = driver(job.controller, job.cfg, job.model_path)
+    r = run_episode(world, start, goal, spec, pcfg, network, job.cfg.episode, job.cfg.ga, seed=job.seed)
+    return {"controller": job.controller, "seed": job.seed, "kind": world.kind, "outcome": r.outcome,
+            "success": r.success, "collision": r.collision, "timeout": r.timeout, "failed": r.failed,
+            "time": r.time, "path_length": r.path_length, "min_clearance": r.min_clearance,
+            "final_distance": r.final_distance, "plan_ms_p50": float(np.median(r.plan_ms)) if r.plan_ms else 0.0,
+            "planning_ticks": r.planning_ticks, "fallback_ticks": r.fallback_ticks, "planners": r.planners,
+            "stops": r.stops, "poses": r.poses[:, :2].round(3).tolist()}
+
+
+def at_rate(cfg: Config, rate: float | None) -> Config:
+    """``cfg`` with its episodes planned at ``rate`` Hz (None: unchanged); ConfigError if the node would refuse it."""
+    if rate is None:
+        return cfg
+    cfg = replace(cfg, episode=replace(cfg.episode, planning_rate=float(rate)))
+    planner_config(cfg, model_spec(cfg))
+    return cfg
 
 
 def evaluate(cfg: Config, model_path: str, episodes: int, seed: int, controllers=CONTROLLERS,
              workers: int = 2) -> dict[str, list[dict]]:
+    """Per controller, the results of episodes ``seed … seed + episodes - 1`` (sorted by seed)."""
     jobs = [EvalJob(c, seed + i, cfg, model_path) for c in controllers for i in range(episodes)]
-    results = list(imap_progress(_run, jobs, workers, "evaluate"))
-    by = {c: sorted((r for r in results if r["controller"] == c), key=lambda r: r["seed"]) for c in controllers}
-    return by
+    results = list(imap_progress(_run, jobs, workers, "evaluate", backend=cfg.compute, files=[model_path]))
+    return {c: sorted((r for r in results if r["controller"] == c), key=lambda r: r["seed"]) for c in controllers}
 
 
 def summarise(runs: list[dict]) -> dict:
     ok = [r for r in runs if r["success"]]
     n = max(len(runs), 1)
+    planning = sum(r["planning_ticks"] for r in runs)
+    executed = sum(sum(r["planners"].values()) for r in runs)
     return {
         "episodes": len(runs),
         "success_rate": len(ok) / n,
         "collision_rate": sum(r["collision"] for r in runs) / n,
         "timeout_rate": sum(r["timeout"] for r in runs) / n,
+        "failed_rate": sum(r["failed"] for r in runs) / n,  # the session gave the goal up (GOAL_FAILED)
         "time_to_goal_s": float(np.mean([r["time"] for r in ok])) if ok else None,
         "path_length_m": float(np.mean([r["path_length"] for r in ok])) if ok else None,
         "min_clearance_m": float(np.min([r["min_clearance"] for r in runs])) if runs else None,
         "mean_min_clearance_m": float(np.mean([r["min_clearance"] for r in runs])) if runs else None,
         "plan_ms_p50": float(np.median([r["plan_ms_p50"] for r in runs])) if runs else None,
+        # Share of planning ticks on which the GA planned (hybrid: the fallback; ga: all of them).
+        "fallback_share": sum(r["fallback_ticks"] for r in runs) / planning if planning else None,
+        # Share of executed ticks the network's own plan drove.
+        "network_share": sum(r["planners"].get("onnx", 0) for r in runs) / executed if executed else None,
     }
 
 
 def table(summary: dict[str, dict]) -> str:
-    head = f"{'controller':<10}{'success':>9}{'collision':>11}{'timeout':>9}{'time s':>8}{'path m':>8}" \
-           f"{'min clr m':>11}{'plan ms':>9}"
+    head = f"{'controller':<10}{'success':>9}{'collision':>11}{'timeout':>9}{'failed':>8}{'time s':>8}{'path m':>8}" \
+           f"{'min clr m':>11}{'plan ms':>9}{'fallback':>10}"
     lines = [head, "-" * len(head)]
     fmt = lambda v, f: "—" if v is None else format(v, f)  # noqa: E731
     for name, s in summary.items():
         lines.append(f"{name:<10}{s['success_rate']:>9.1%}{s['collision_rate']:>11.1%}{s['timeout_rate']:>9.1%}"
-                     f"{fmt(s['time_to_goal_s'], '>8.1f')}{fmt(s['path_length_m'], '>8.2f')}"
-                     f"{fmt(s['min_clearance_m'], '>11.2f')}{fmt(s['plan_ms_p50'], '>9.2f')}")
+                     f"{s.get('failed_rate', 0.0):>8.1%}{fmt(s['time_to_goal_s'], '>8.1f')}"
+                     f"{fmt(s['path_length_m'], '>8.2f')}{fmt(s['min_clearance_m'], '>11.2f')}"
+                     f"{fmt(s['plan_ms_p50'], '>9.2f')}{fmt(s.get('fallback_share'), '>10.1%')}")
     return "\n".join(lines)
 
 
@@ -88,7 +98,7 @@ def plot_runs(cfg: Config, by: dict[str, list[dict]], path: str, count: int = 6)
     cols = min(3, len(seeds))
     rows = int(np.ceil(len(seeds) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 4.2 * rows), squeeze=False)
-    colours = {"onnx": "tab:blue", "ga": "tab:orange", "naive": "tab:gray"}
+    colours = {"onnx": "tab:blue", "ga": "tab:orange", "naive": "tab:gray", "hybrid": "tab:green"}
     for ax, seed in zip(axes.ravel(), seeds):
         world, start, goal = make_episode(seed, cfg.world)
         ext = [world.origin[0], world.origin[0] + world.costs.shape[1] * world.resolution,
@@ -97,7 +107,7 @@ def plot_runs(cfg: Config, by: dict[str, list[dict]], path: str, count: int = 6)
         for name, runs in by.items():
             r = next(r for r in runs if r["seed"] == seed)
             p = np.asarray(r["poses"])
-            mark = "✓" if r["success"] else ("collision" if r["collision"] else "timeout")
+            mark = "✓" if r["success"] else r.get("outcome", "timeout")
             ax.plot(p[:, 0], p[:, 1], color=colours.get(name, "k"), lw=1.5, label=f"{name} {mark}")
         ax.plot(*start[:2], "go", ms=7)
         ax.plot(*goal[:2], "r*", ms=12)

@@ -15,14 +15,26 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from plan_ga_ros.contract import ModelSpec
+from plan_ga_ros.contract import GOAL_INPUT, METADATA_INPUT, STATE_FIELDS, ModelSpec, input_shapes
+
+MOTION_FROM = STATE_FIELDS.index("v_x")  # the state's pose entries (x, y, θ) come before it and go unread
 
 
 class PlannerNet(nn.Module):
-    def __init__(self, spec: ModelSpec, hidden: int = 256) -> None:
+    """The contract's four inputs → [B, steps*3] controls in SI units, within the spec's velocity limits.
+
+    ``hidden`` and ``decay_scale`` (the divisor of inflation_decay) are the constructor arguments a
+    checkpoint stores beside the spec (``model_args``); every other size comes from the contract.
+    """
+
+    def __init__(self, spec: ModelSpec, hidden: int, decay_scale: float) -> None:
         super().__init__()
-        self.steps = spec.steps
+        self.steps, self.controls = spec.steps, len(spec.controls)
+        shapes = input_shapes(spec)
         n = spec.window_cells
+        motion = len(STATE_FIELDS) - MOTION_FROM  # velocities and accelerations
+        goal = shapes[GOAL_INPUT][0] + 1  # dx, dy, cos dθ, sin dθ
+        meta = shapes[METADATA_INPUT][0]  # inflation_decay, resolution
         self.costmap_encoder = nn.Sequential(
             nn.Conv2d(1, 32, kernel_size=5, stride=2), nn.ReLU(),
             nn.Conv2d(32, 64, kernel_size=3, stride=2), nn.ReLU(),
@@ -32,12 +44,12 @@ class PlannerNet(nn.Module):
         with torch.no_grad():
             flat = self.costmap_encoder(torch.zeros(1, 1, n, n)).shape[1]
         self.costmap_fc = nn.Sequential(nn.Linear(flat, hidden), nn.ReLU())
-        self.state_encoder = nn.Sequential(nn.Linear(6, 64), nn.ReLU())  # velocities + accelerations
-        self.goal_encoder = nn.Sequential(nn.Linear(4 + 2, 64), nn.ReLU())  # dx, dy, cos dθ, sin dθ + meta
+        self.state_encoder = nn.Sequential(nn.Linear(motion, 64), nn.ReLU())
+        self.goal_encoder = nn.Sequential(nn.Linear(goal + meta, 64), nn.ReLU())
         self.head = nn.Sequential(
             nn.Linear(hidden + 128, hidden), nn.ReLU(),
             nn.Linear(hidden, hidden), nn.ReLU(),
-            nn.Linear(hidden, spec.steps * 3),
+            nn.Linear(hidden, spec.output_size),
         )
         lim = spec.limits
         low, high = torch.tensor(lim.velocity_low), torch.tensor(lim.velocity_high)
@@ -50,23 +62,19 @@ class PlannerNet(nn.Module):
         acc = torch.tensor([lin_acc, lin_acc, max(lim.max_alpha, 0.1)])
         self.register_buffer("state_scale", torch.cat([rates, acc]))
         self.register_buffer("goal_scale", torch.tensor(spec.goal_clip_distance))
-        self.register_buffer("meta_scale", torch.tensor([10.0, spec.resolution]))
+        self.register_buffer("meta_scale", torch.tensor([decay_scale, spec.resolution]))
 
     def forward(self, costmap: torch.Tensor, robot_state: torch.Tensor, goal: torch.Tensor,
                 metadata: torch.Tensor) -> torch.Tensor:
         c = self.costmap_fc(self.costmap_encoder(costmap))
-        s = self.state_encoder(robot_state[:, 3:9] / self.state_scale)
+        s = self.state_encoder(robot_state[:, MOTION_FROM:] / self.state_scale)
         g = torch.cat([goal[:, :2] / self.goal_scale, torch.cos(goal[:, 2:3]), torch.sin(goal[:, 2:3]),
                        metadata / self.meta_scale], dim=1)
         h = self.head(torch.cat([c, s, self.goal_encoder(g)], dim=1))
-        out = self.out_mid + self.out_half * torch.tanh(h.view(-1, self.steps, 3))
-        return out.reshape(-1, self.steps * 3)
+        out = self.out_mid + self.out_half * torch.tanh(h.view(-1, self.steps, self.controls))
+        return out.reshape(-1, self.steps * self.controls)
 
     def normalised(self, plan: torch.Tensor) -> torch.Tensor:
         """Plans [B, steps*3] in SI units → the tanh range, where the loss is measured."""
         half = torch.clamp(self.out_half, min=1e-6)
-        return ((plan.view(-1, self.steps, 3) - self.out_mid) / half).reshape(plan.shape)
-
-
-def parameter_count(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
+        return ((plan.view(-1, self.steps, self.controls) - self.out_mid) / half).reshape(plan.shape)

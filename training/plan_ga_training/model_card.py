@@ -7,12 +7,62 @@ import os
 import platform
 from pathlib import Path
 
-from .config import Config, to_dict
+from .config import Config, ConfigError, to_dict
 from .evaluate import table
+
+RATE_HEADING = "## Planning rate"
+
+
+def load_rate_evaluations(files: list[str] = (), current: dict | None = None) -> list[dict]:
+    """Evaluation summaries ({controller: summary}) from ``evaluate --json`` files, each ``FILE`` (its
+    summaries carry ``rate_hz``) or ``HZ=FILE`` (older files without it); ``current`` first if given."""
+    out = [current] if current else []
+    for item in files:
+        rate, sep, name = str(item).partition("=")
+        data = json.loads(Path(name if sep else rate).read_text())
+        for summary in data.values():
+            if sep:
+                summary["rate_hz"] = float(rate)
+            elif "rate_hz" not in summary:
+                raise ConfigError(f"{item}: no rate_hz in the evaluation; name it as HZ={item}")
+        out.append(data)
+    return out
+
+
+def rate_table(evaluations: list[dict]) -> str:
+    """Markdown: success, collisions, timeouts, goals failed and time to goal per controller and planning rate."""
+    rows = sorted({(name, s["rate_hz"]): s for ev in evaluations for name, s in ev.items()}.items(),
+                  key=lambda kv: (kv[0][0], kv[0][1]))
+    rates = sorted({rate for (_, rate), _ in rows})
+    fmt = lambda v, f: "—" if v is None else format(v, f)  # noqa: E731
+    lines = [f"{RATE_HEADING}: {' vs '.join(f'{r:g} Hz' for r in rates)}", "",
+             "Each controller through the node's PlannerSession at each planning rate (held-out worlds, seeds from "
+             f"{rows[0][1].get('seed_base', '?')}; failed = the session gave the goal up after recovery_timeout).", "",
+             "| controller | rate | episodes | success | collisions | timeouts | goal failed | time to goal | "
+             "GA ticks |", "|---|---|---|---|---|---|---|---|---|"]
+    for (name, rate), s in rows:
+        lines.append(f"| {name} | {rate:g} Hz | {s['episodes']} | {s['success_rate']:.1%} | "
+                     f"{s['collision_rate']:.1%} | {s['timeout_rate']:.1%} | {s.get('failed_rate', 0.0):.1%} | "
+                     f"{fmt(s['time_to_goal_s'], '.1f')} s | {fmt(s.get('fallback_share'), '.1%')} |")
+    return "\n".join(lines) + "\n"
+
+
+def replace_rate_section(card: Path, evaluations: list[dict]) -> None:
+    """Write the planning-rate table into an existing card, replacing its old one (else before "## Speed")."""
+    text, section = card.read_text(), rate_table(evaluations) + "\n"
+    start = text.find(RATE_HEADING)
+    if start >= 0:
+        end = text.find("\n## ", start + 1)
+        text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
+    else:
+        at = text.find("## Speed")
+        text = text[:at] + section + text[at:] if at >= 0 else text + "\n" + section
+    card.write_text(text)
 
 
 def write_model_card(path: Path, cfg: Config, manifest: dict, history: list[dict], summary: dict, info: dict,
-                     prof: dict, elapsed_s: float, config_path: str | None, reused: int = 0) -> None:
+                     prof: dict, elapsed_s: float, config_path: str | None, reused: int = 0,
+                     rate_evaluations: list[dict] = ()) -> None:
     shards = manifest["shards"]
     ga_eps = [s for s in shards if s["file"].startswith("ga_")]
     dagger_eps = [s for s in shards if s["file"].startswith("dagger")]
@@ -53,14 +103,16 @@ Best validation loss {best['val']:.5f} at epoch {best['epoch']} of the last roun
 
 ## Closed-loop evaluation
 {cfg.evaluate.episodes} held-out worlds per controller (seeds {cfg.evaluate.seed_base}…, disjoint from
-training), the same planner core as the node (window, safety layer, acceleration limits), control
-period {cfg.episode.control_period} s, timeout {cfg.episode.max_time} s:
+training), each driven through the node's own PlannerSession (gates, goal checker, acceleration
+estimate, safety layer; hybrid = the network with the GA fallback) at {cfg.episode.planning_rate:g} Hz,
+timeout {cfg.episode.max_time} s:
 
 ```
 {table(summary)}
 ```
 ONNX success / GA success = {ratio:.1%}. Picture: `evaluation.png`.
 
+{rate_table(rate_evaluations) if len(rate_evaluations) > 1 else ""}
 ## Speed (batch 1, one thread, {platform.processor() or platform.machine()})
 ONNX Runtime p50 {prof['onnxruntime']['p50_ms']:.3f} ms, p99 {prof['onnxruntime']['p99_ms']:.3f} ms;
 PyTorch eager p50 {prof.get('pytorch', {}).get('p50_ms', float('nan')):.3f} ms
@@ -77,7 +129,8 @@ with limits like the above, fed by a Nav2 rolling-window local costmap in the od
 - It sees 2.5 m around the robot: dead ends and detours longer than that need a global planner.
 - Trained in simulation on a perfect base with exact odometry; real bases add latency and slip.
 - Different footprints, velocity limits or inflation settings far from training need retraining.
-- Every plan passes the node's safety layer; a rejected plan stops the robot rather than replanning.
+- Every plan passes the node's safety layer; with `planner: onnx` a rejected plan stops the robot,
+  with `hybrid` (the node's default) the GA expert plans instead until the network's plans are accepted.
 
 Pipeline time: {elapsed_s / 60:.1f} min on this machine ({platform.machine()}, {os.cpu_count()} cores){reused_note}.
 

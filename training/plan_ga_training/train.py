@@ -1,22 +1,67 @@
-"""PyTorch training: episode-level validation split, mirror augmentation, early stopping, LR schedule."""
+"""PyTorch training: episode-level validation split, mirror augmentation, early stopping, LR schedule.
+
+Checkpoints are self-describing (nanoGPT style): ``planner.pt`` holds the weights, the network's
+constructor arguments, the model spec, the training config and the epoch, so ``verify``, ``export``
+and ``profile`` rebuild the network from the file alone (loaded with ``weights_only=True``).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import pickle
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from plan_ga_ros.contract import ModelSpec
+from plan_ga_ros.contract import STATE_FIELDS, ContractError, ModelSpec
 from plan_ga_ros.safety import lookahead_steps
 
-from .config import CheckpointError, TrainConfig
+from .config import CheckpointError, Config, model_spec, to_dict
 from .losses import clearance_penalty
 from .model import PlannerNet
 
-MIRROR_STATE = torch.tensor([1, -1, -1, 1, -1, -1, 1, -1, -1], dtype=torch.float32)  # y, θ, v_y, ω, a_y, α
+CHECKPOINT_FORMAT = 2  # 1 was a bare state dict
+
+
+@dataclass
+class Checkpoint:
+    model: PlannerNet  # in eval mode
+    spec: ModelSpec
+    model_args: dict
+    config: dict  # the training config (plain JSON values)
+    epoch: int
+
+
+def save_checkpoint(path: Path, model: PlannerNet, spec: ModelSpec, model_args: dict, config: dict,
+                    epoch: int) -> None:
+    torch.save({"format": CHECKPOINT_FORMAT, "model": model.state_dict(), "model_args": dict(model_args),
+                "spec": spec.to_json(), "config": json.loads(json.dumps(config)), "epoch": int(epoch)}, path)
+
+
+def load_checkpoint(path: Path) -> Checkpoint:
+    """Rebuild the network from a checkpoint alone; CheckpointError with the reason otherwise."""
+    try:
+        data = torch.load(path, weights_only=True)
+    except (RuntimeError, OSError, EOFError, ValueError, pickle.UnpicklingError) as exc:
+        raise CheckpointError(f"cannot read {path}: {str(exc).splitlines()[0]}") from exc
+    if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path} is not a planner checkpoint of format {CHECKPOINT_FORMAT} (model, model_args, "
+                              "spec, config, epoch); a bare state dict is the old format: retrain")
+    try:
+        spec = ModelSpec.from_json(data["spec"])
+        model = PlannerNet(spec, **data["model_args"])
+        model.load_state_dict(data["model"])
+    except (KeyError, TypeError, RuntimeError, ContractError) as exc:
+        raise CheckpointError(f"cannot rebuild the network from {path}: {str(exc).splitlines()[0]}") from exc
+    return Checkpoint(model.eval(), spec, dict(data["model_args"]), data.get("config", {}), int(data.get("epoch", -1)))
+
+
+MIRRORED = ("y", "theta", "v_y", "omega", "a_y", "alpha")  # state entries that change sign left ↔ right
+MIRROR_STATE = torch.tensor([-1.0 if f in MIRRORED else 1.0 for f in STATE_FIELDS])
 
 
 def mirror(costmap, state, goal, label, steps):
@@ -38,14 +83,19 @@ def to_tensors(data: dict[str, np.ndarray]) -> list[torch.Tensor]:
             for k in ("costmap", "state", "goal", "meta", "label")]
 
 
-def train(train_data: dict[str, np.ndarray], val_data: dict[str, np.ndarray], spec: ModelSpec, cfg: TrainConfig,
-          out_dir: Path, seed: int = 0, init: Path | None = None) -> dict:
-    """Train (or fine-tune from ``init``); writes planner.pt (best), history.json and loss.png."""
-    torch.manual_seed(seed)
+def train(train_data: dict[str, np.ndarray], val_data: dict[str, np.ndarray], config: Config, out_dir: Path,
+          init: Path | None = None) -> dict:
+    """Train (or fine-tune from the checkpoint ``init``); writes planner.pt (best), history.json and loss.png."""
+    cfg, spec, model_args = config.train, model_spec(config), dataclasses.asdict(config.model)
+    torch.manual_seed(config.seed)
     torch.set_num_threads(cfg.threads)
-    model = PlannerNet(spec)
+    model = PlannerNet(spec, **model_args)
     if init is not None and init.exists():
-        load_weights(model, init)
+        start = load_checkpoint(init)
+        if start.spec.with_overrides(training_data_hash="", git_commit="") != spec or start.model_args != model_args:
+            raise CheckpointError(f"{init} was trained for another model (spec or model arguments differ); "
+                                  "train from scratch or change the config back")
+        model.load_state_dict(start.model.state_dict())
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=cfg.lr_factor, patience=cfg.lr_patience)
     tr, va = to_tensors(train_data), to_tensors(val_data)
@@ -64,7 +114,7 @@ def train(train_data: dict[str, np.ndarray], val_data: dict[str, np.ndarray], sp
                                                                    cfg.clearance_threshold)
         return loss
 
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(config.seed)
     best, best_epoch, history, wait = float("inf"), -1, [], 0
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt = out_dir / "planner.pt"
@@ -93,7 +143,7 @@ def train(train_data: dict[str, np.ndarray], val_data: dict[str, np.ndarray], sp
         bar.set_postfix(train=f"{total / n:.4f}", val=f"{val:.4f}")
         if val < best - 1e-6:
             best, best_epoch, wait = val, epoch, 0
-            torch.save(model.state_dict(), ckpt)
+            save_checkpoint(ckpt, model, spec, model_args, to_dict(config), epoch)
         else:
             wait += 1
             if wait >= cfg.patience:
@@ -132,17 +182,3 @@ def plot_losses(history: list[dict], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
-
-
-def load_weights(model: PlannerNet, path: Path) -> PlannerNet:
-    """The state dict at ``path`` (``weights_only``) into ``model``, with a clear error on a mismatch."""
-    try:
-        model.load_state_dict(torch.load(path, weights_only=True))
-    except (RuntimeError, OSError, EOFError) as exc:
-        raise CheckpointError(f"cannot load {path} into this version's PlannerNet (another architecture, "
-                              f"window size or a damaged file; retrain it): {str(exc).splitlines()[0]}") from exc
-    return model
-
-
-def load_model(path: Path, spec: ModelSpec) -> PlannerNet:
-    return load_weights(PlannerNet(spec), path).eval()

@@ -36,10 +36,19 @@ def test_pipeline_outputs(run_dir):
     assert all(s["file"].endswith(".npz") for s in manifest["shards"])
     assert not list(run_dir.rglob("*.pkl")) and not list(run_dir.rglob("*.pickle"))
     ev = json.loads((run_dir / "evaluation.json").read_text())
-    assert set(ev) == {"onnx", "ga", "naive"}
+    assert set(ev) == {"onnx", "ga", "naive", "hybrid"}
     for s in ev.values():
-        assert {"success_rate", "collision_rate", "timeout_rate", "time_to_goal_s", "path_length_m",
-                "min_clearance_m"} <= set(s)
+        assert {"success_rate", "collision_rate", "timeout_rate", "failed_rate", "time_to_goal_s", "path_length_m",
+                "min_clearance_m", "fallback_share"} <= set(s)
+        assert s["rate_hz"] == 20.0 and s["episodes"] == 2  # the node's planning_frequency default
+        assert s["success_rate"] + s["collision_rate"] + s["timeout_rate"] + s["failed_rate"] == pytest.approx(1.0)
+    assert ev["ga"]["fallback_share"] == 1.0 and ev["onnx"]["fallback_share"] == 0.0
+    # the checkpoint describes itself: weights, constructor arguments, spec, training config, epoch
+    import torch
+
+    ckpt = torch.load(run_dir / "planner.pt", weights_only=True)
+    assert ckpt["model_args"] == {"hidden": 256, "decay_scale": 10.0} and ckpt["config"]["seed"] == 1
+    assert json.loads(ckpt["spec"])["window_cells"] == 50 and ckpt["epoch"] >= 0
 
 
 def test_dataset_resumes(run_dir):
@@ -89,37 +98,51 @@ def test_pipeline_trains_on_its_own_shards_only(run_dir, tmp_path):
 
 def test_verify_inspect_profile_evaluate(run_dir, tmp_path):
     model, ckpt = str(run_dir / "planner.onnx"), str(run_dir / "planner.pt")
-    out = run("verify", "--config", TINY, "--checkpoint", ckpt, "--model", model, "--data", str(run_dir / "data"))
+    # verify, export and profile rebuild the network from the checkpoint alone: no --config
+    out = run("verify", "--checkpoint", ckpt, "--model", model, "--data", str(run_dir / "data"))
     assert "dataset  batch 8" in out.stdout and "verify passed" in out.stdout
     out = run("inspect", "--model", model)
     assert "Conv" in out.stdout and "costmap_input" in out.stdout and "schema_version: 1" in out.stdout
     info = json.loads(run("inspect", "--model", model, "--json").stdout)
     assert info["ops"]["Conv"] == 3 and info["parameters"] > 1_000_000
-    out = run("profile", "--config", TINY, "--model", model, "--checkpoint", ckpt, "--runs", "50")
-    assert "speedup" in out.stdout and "20Hz" in out.stdout
-    res = tmp_path / "ev.json"
-    run("evaluate", "--config", TINY, "--model", model, "--episodes", "1", "--seed", "100000", "--json", str(res),
-        "--controllers", "onnx,naive", "--workers", "1")
-    assert set(json.loads(res.read_text())) == {"onnx", "naive"}
+    out = run("profile", "--model", model, "--checkpoint", ckpt, "--runs", "50")
+    assert "speedup" in out.stdout and "20Hz" in out.stdout and "session tick" in out.stdout
+    res10, res20 = tmp_path / "ev10.json", tmp_path / "ev20.json"
+    for rate, res in (("10", res10), ("20", res20)):
+        out = run("evaluate", "--config", TINY, "--model", model, "--episodes", "1", "--seed", "100000", "--json",
+                  str(res), "--controllers", "onnx,naive", "--workers", "1", "--rate", rate)
+        assert f"planning at {rate} Hz" in out.stdout
+        ev = json.loads(res.read_text())
+        assert set(ev) == {"onnx", "naive"} and {s["rate_hz"] for s in ev.values()} == {float(rate)}
+    bad = run("evaluate", "--model", model, "--episodes", "1", "--rate", "1000", ok=False)
+    assert bad.returncode == 2 and "planning_frequency" in bad.stderr
+    # the model card's rate table from evaluation files
+    card = tmp_path / "card.md"
+    card.write_text((run_dir / "MODEL_CARD.md").read_text())
+    run("model-card", "--card", str(card), "--rate-eval", str(res10), "--rate-eval", str(res20))
+    assert "## Planning rate: 10 Hz vs 20 Hz" in card.read_text() and "| naive | 10 Hz | 1 |" in card.read_text()
     # verify fails (non-zero exit) against a checkpoint that is not the model's
     import torch
 
     from plan_ga_ros.contract import ModelSpec
     from plan_ga_training.model import PlannerNet
+    from plan_ga_training.train import save_checkpoint
 
     other = tmp_path / "other.pt"
-    torch.save(PlannerNet(ModelSpec()).state_dict(), other)
+    save_checkpoint(other, PlannerNet(ModelSpec(), 256, 10.0), ModelSpec(), {"hidden": 256, "decay_scale": 10.0},
+                    {}, 0)
     assert run("verify", "--checkpoint", str(other), "--model", model, ok=False).returncode == 1
-    # a checkpoint of another architecture: a one-line error, no traceback
+    # a bare state dict (the old format) or a damaged file: a one-line error, no traceback
     torch.save({"costmap_fc.0.weight": torch.zeros(256, 6272)}, other)
     out = run("verify", "--checkpoint", str(other), "--model", model, ok=False)
-    assert out.returncode == 1 and "checkpoint error" in out.stderr and "Traceback" not in out.stderr
+    assert out.returncode == 1 and "checkpoint error" in out.stderr and "old format" in out.stderr
+    assert "Traceback" not in out.stderr
 
 
 def test_worlds_and_export_commands(tmp_path, run_dir):
     run("worlds", "--count", "3", "--out", str(tmp_path / "w.png"))
     assert (tmp_path / "w.png").stat().st_size > 1000
-    out = run("export", "--config", TINY, "--checkpoint", str(run_dir / "planner.pt"), "--out",
+    out = run("export", "--checkpoint", str(run_dir / "planner.pt"), "--out",
               str(tmp_path / "e.onnx"), "--exporter", "legacy", "--opset", "17")
     assert "full check passed" in out.stdout
     bad = run("train", "--set", "train.epochs=abc", ok=False)

@@ -1,23 +1,49 @@
-"""Training package units: config parsing, GA, augmentation, export diagnostics, parity, inspection."""
+"""Training package units: config and its defaults, episodes through the session, GA, augmentation, checkpoints,
+export diagnostics, parity, the model card's rate table."""
+
+import dataclasses
+import json
 
 import numpy as np
 import pytest
 import torch
+from export_examples import AdaptivePoolModel, BrokenModel, FixedModel
 
-from plan_ga_ros.contract import ModelSpec
-from plan_ga_ros.kinematics import rollout
-from plan_ga_ros.safety import collisions, window_lookup
-from plan_ga_ros.tensors import window_cell_centres
-from plan_ga_training.config import ConfigError, load_config
-from plan_ga_training.export import ExportError, export_module, export_planner
-from plan_ga_training.export_examples import AdaptivePoolModel, BrokenModel, FixedModel
+from plan_ga_ros import parameters
+from plan_ga_ros.contract import INPUT_NAMES, ModelSpec
 from plan_ga_ros.ga import GAPlanner
+from plan_ga_ros.kinematics import rollout
+from plan_ga_ros.planner import LIMIT_NAMES, PlannerConfig
+from plan_ga_ros.safety import collisions, window_lookup
+from plan_ga_ros.sim.world import WorldConfig, make_world
+from plan_ga_ros.tensors import window_cell_centres
+from plan_ga_training.config import (
+    CheckpointError,
+    Config,
+    ConfigError,
+    ModelConfig,
+    load_config,
+    model_spec,
+    planner_config,
+)
+from plan_ga_training.episodes import (
+    SAMPLE_KEYS,
+    EpisodeConfig,
+    NaiveController,
+    PolicyController,
+    ga_labeller,
+    run_episode,
+)
+from plan_ga_training.evaluate import at_rate
+from plan_ga_training.export import ExportError, export_module, export_planner
 from plan_ga_training.losses import clearance_penalty, rollout_xy, window_cost
 from plan_ga_training.model import PlannerNet
-from plan_ga_training.train import mirror
+from plan_ga_training.model_card import rate_table, replace_rate_section
+from plan_ga_training.train import load_checkpoint, mirror, save_checkpoint
 from plan_ga_training.verify import verify
 
 SPEC = ModelSpec()
+MODEL_ARGS = dataclasses.asdict(ModelConfig())
 
 
 def test_yaml_numbers_parse_as_numbers(tmp_path):
@@ -64,8 +90,8 @@ def test_mirror_augmentation_is_a_symmetry_of_the_rollout():
     c2, s2, g2, y2 = mirror(costmap, state, goal, label, 20)
     assert torch.equal(c2[0, 0, 0], costmap[0, 0, -1])
     assert s2[0, 4].item() == -4.0 and s2[0, 5].item() == -5.0 and s2[0, 3].item() == 3.0
-    p = rollout(np.zeros(3), label.view(20, 3).numpy().astype(float), 0.1)
-    q = rollout(np.zeros(3), y2.view(20, 3).numpy().astype(float), 0.1)
+    p = rollout(np.zeros(3), label.view(20, 3).numpy().astype(float), SPEC.dt)
+    q = rollout(np.zeros(3), y2.view(20, 3).numpy().astype(float), SPEC.dt)
     np.testing.assert_allclose(q[:, 1], -p[:, 1], atol=1e-6)  # the path mirrors across x
     assert g2[0, 1].item() == -0.5 and g2[0, 2].item() == pytest.approx(-0.3)
 
@@ -101,7 +127,7 @@ def test_clearance_penalty_charges_a_plan_into_an_obstacle_and_pushes_it_away():
 
 
 def test_model_output_within_limits_and_pose_invariant():
-    model = PlannerNet(SPEC).eval()
+    model = PlannerNet(SPEC, **MODEL_ARGS).eval()
     args = [torch.randn(4, 1, 50, 50), torch.randn(4, 9) * 5, torch.randn(4, 3), torch.rand(4, 2)]
     out = model(*args).view(4, 20, 3)
     assert (out[..., 0] >= 0).all() and (out[..., 0] <= 0.5).all() and (out[..., 1] == 0).all()
@@ -134,12 +160,163 @@ def test_adaptive_pooling_with_legacy_exporter_is_explained(tmp_path):
 
 
 def test_planner_export_parity_batch_1_and_8(tmp_path):
-    model = PlannerNet(SPEC).eval()
+    model = PlannerNet(SPEC, **MODEL_ARGS).eval()
     path = tmp_path / "p.onnx"
     export_planner(model, SPEC, path)
     checks = verify(model, str(path), SPEC)
     assert {(c.name, c.batch) for c in checks} == {("random", 1), ("random", 8)}
     assert all(c.ok for c in checks), checks
     # A different model's weights do not verify: the check can fail.
-    other = PlannerNet(SPEC).eval()
+    other = PlannerNet(SPEC, **MODEL_ARGS).eval()
     assert not all(c.ok for c in verify(other, str(path), SPEC))
+
+
+# ---------------------------------------------------------------- one source of defaults
+def test_training_plans_with_the_nodes_parameter_defaults_field_by_field():
+    """The training config's planner settings are the node's parameter table: every PlannerConfig field."""
+    cfg = Config()
+    spec = model_spec(cfg)
+    node = PlannerConfig.from_params(parameters.defaults(), spec)
+    training = planner_config(cfg, spec, parameters.default("planner"))
+    for f in dataclasses.fields(PlannerConfig):
+        assert getattr(training, f.name) == getattr(node, f.name), f.name
+    # what the training config feeds into it: the model's limits and radius, the planning rate
+    assert {k: getattr(spec.limits, k) for k in LIMIT_NAMES} == {k: parameters.default(k) for k in LIMIT_NAMES}
+    assert spec.robot_radius == WorldConfig().robot_radius == parameters.default("robot_radius")
+    assert EpisodeConfig().planning_rate == parameters.default("planning_frequency") == 1.0 / node.control_period
+    # other modes and rates change only what they name
+    ga10 = planner_config(at_rate(cfg, 10.0), spec, "ga")
+    assert ga10.planner == "ga" and ga10.control_period == pytest.approx(0.1)
+    assert dataclasses.replace(ga10, planner=node.planner, control_period=node.control_period) == node
+    with pytest.raises(ConfigError, match="planning_frequency"):
+        at_rate(cfg, 500.0)  # the node's table refuses it, so training does too
+    with pytest.raises(ConfigError, match="planning_frequency"):
+        load_config(None, ["episode.planning_rate=0.5"])
+
+
+# ---------------------------------------------------------------- episodes through the session
+def _open_world():
+    occ = np.zeros((120, 120), bool)
+    occ[0, :] = occ[-1, :] = occ[:, 0] = occ[:, -1] = True
+    return make_world(occ, 0.05, 3.0)
+
+
+def _episode(controller="naive", goal=(4.0, 3.0, 0.0), rate=None, max_time=20.0, **kw):
+    cfg = at_rate(Config(), rate)
+    cfg = dataclasses.replace(cfg, episode=dataclasses.replace(cfg.episode, max_time=max_time, **kw))
+    spec = model_spec(cfg)
+    pcfg = planner_config(cfg, spec, "ga" if controller == "ga" else "onnx")
+    network = NaiveController(spec, pcfg) if controller == "naive" else None
+    return run_episode(_open_world(), np.array([1.5, 3.0, 0.0]), np.asarray(goal, float), spec, pcfg, network,
+                       cfg.episode, cfg.ga, record=True, seed=1), pcfg
+
+
+def test_episode_success_means_goal_reached_by_the_session_then_at_rest():
+    r, pcfg = _episode()
+    assert r.outcome == "success" and r.success and not (r.collision or r.timeout or r.failed)
+    assert r.final_distance <= pcfg.xy_goal_tolerance + 0.05  # stops within the checker's tolerance
+    assert r.stops.get("GOAL_REACHED", 0) >= 1  # the session said so before the base came to rest
+    assert 2.5 / 0.5 < r.time < 20.0 and r.path_length == pytest.approx(2.5, abs=0.3)
+    # the naive plan drove every executed tick; recording without a labeller keeps the network's raw plans
+    assert set(r.planners) == {"onnx"} and r.planning_ticks == len(r.samples["label"])
+    assert r.samples["costmap"].shape[1:] == (1, SPEC.window_cells, SPEC.window_cells)
+    assert np.allclose(r.samples["label"][0, :, 0], r.samples["label"][0, 0, 0])  # a naive plan: constant
+
+
+def test_episode_ticks_at_the_planning_rate():
+    for rate in (10.0, 20.0):
+        r, _ = _episode(rate=rate, max_time=3.0, goal=(5.0, 3.0, 0.0))
+        assert r.outcome == "timeout" and r.time == 3.0
+        assert abs(r.planning_ticks - rate * 3.0) <= 1  # one tick per period (inputs there from t = 0)
+
+
+def test_episode_follows_a_global_path_by_the_carrot():
+    path = np.stack([np.linspace(1.5, 4.5, 31), np.full(31, 3.0), np.zeros(31)], axis=1)
+    r, _ = _episode(goal=path)
+    assert r.success and r.final_distance < 0.2
+
+
+def test_odometry_latency_beyond_odom_timeout_stops_planning_and_noise_is_survived():
+    r, _ = _episode(max_time=2.0, odom_latency=parameters.default("odom_timeout") + 0.1)
+    assert r.planning_ticks == 0 and r.stops.get("ODOMETRY_STALE", 0) > 0 and r.path_length == 0.0
+    r, _ = _episode(odom_latency=0.1, odom_noise=0.05, velocity_noise=0.05)
+    assert r.success
+
+
+def test_episode_ends_when_the_session_gives_the_goal_up():
+    """A network whose plans are always rejected (full speed into a wall) with no fallback: GOAL_FAILED."""
+    cfg = Config()
+    spec = model_spec(cfg)
+    pcfg = dataclasses.replace(planner_config(cfg, spec, "onnx"), recovery_timeout=1.0)
+    occ = np.zeros((120, 120), bool)
+    occ[0, :] = occ[-1, :] = occ[:, 0] = occ[:, -1] = True
+    occ[:, 50:54] = True  # a wall 0.9 m ahead of the start
+    reckless = PolicyController(lambda feed: np.tile([0.5, 0.0, 0.0], (1, spec.steps)))
+    r = run_episode(make_world(occ, 0.05, 3.0), np.array([1.5, 3.0, 0.0]), np.array([4.0, 3.0, 0.0]), spec, pcfg,
+                    reckless, cfg.episode, seed=0)
+    assert r.outcome == "failed" and r.failed and r.stops.get("GOAL_FAILED") == 1
+    assert r.stops.get("PLAN_REJECTED", 0) > 0 and r.min_clearance > 0  # stopped short: never collided
+    assert 1.0 < r.time < 5.0
+
+
+def test_ga_episode_records_the_driving_gas_raw_plans_and_the_labeller_matches_the_sessions_ga():
+    r, pcfg = _episode("ga", max_time=1.0, goal=(5.0, 3.0, 0.0))
+    assert r.planners.get("ga", 0) > 0 and r.fallback_ticks == r.planning_ticks == len(r.samples["label"])
+    # the labeller is the session's GA call: same seed, same feed sequence → same plans as the driving GA
+    label = ga_labeller(SPEC, pcfg, Config().ga, seed=1)
+    feeds = [{n: r.samples[k][i:i + 1] for k, n in zip(SAMPLE_KEYS, INPUT_NAMES)} for i in range(3)]
+    got = np.stack([label(f).reshape(SPEC.steps, 3) for f in feeds])
+    np.testing.assert_allclose(got, r.samples["label"][:3], atol=1e-6)
+
+
+# ---------------------------------------------------------------- checkpoints and the network's dimensions
+def test_network_dimensions_come_from_the_contract():
+    spec = ModelSpec(window_cells=40, steps=12, resolution=0.1, goal_clip_distance=1.5)
+    model = PlannerNet(spec, hidden=32, decay_scale=5.0).eval()
+    out = model(torch.rand(2, 1, 40, 40), torch.rand(2, 9), torch.rand(2, 3), torch.rand(2, 2))
+    assert out.shape == (2, 12 * 3)
+    assert model.meta_scale.tolist() == [5.0, pytest.approx(0.1)]
+
+
+def test_checkpoint_is_self_describing_and_old_format_is_refused(tmp_path):
+    spec = ModelSpec(robot_radius=0.25)
+    model = PlannerNet(spec, hidden=16, decay_scale=7.0).eval()
+    path = tmp_path / "p.pt"
+    save_checkpoint(path, model, spec, {"hidden": 16, "decay_scale": 7.0}, {"seed": 3, "world": {"a": (1, 2)}}, 5)
+    raw = torch.load(path, weights_only=True)  # plain data and tensors only
+    assert set(raw) == {"format", "model", "model_args", "spec", "config", "epoch"}
+    ckpt = load_checkpoint(path)
+    assert ckpt.spec == spec and ckpt.epoch == 5 and ckpt.config == {"seed": 3, "world": {"a": [1, 2]}}
+    x = [torch.rand(2, 1, 50, 50), torch.rand(2, 9), torch.rand(2, 3), torch.rand(2, 2)]
+    assert torch.equal(ckpt.model(*x), model(*x))
+    torch.save(model.state_dict(), path)  # format 1: a bare state dict
+    with pytest.raises(CheckpointError, match="old format"):
+        load_checkpoint(path)
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="cannot read"):
+        load_checkpoint(path)
+
+
+# ---------------------------------------------------------------- the model card's rate table
+def test_rate_table_from_evaluation_files(tmp_path):
+    def summary(rate, success):
+        return {"episodes": 100, "success_rate": success, "collision_rate": 0.0, "timeout_rate": 1 - success,
+                "failed_rate": 0.0, "time_to_goal_s": 7.0, "fallback_share": None, "rate_hz": rate,
+                "seed_base": 100000}
+
+    files = []
+    for rate, success in ((20.0, 0.9), (10.0, 0.95)):
+        files.append(tmp_path / f"{rate:g}.json")
+        files[-1].write_text(json.dumps({"onnx": summary(rate, success)}))
+    from plan_ga_training.model_card import load_rate_evaluations
+
+    text = rate_table(load_rate_evaluations([str(f) for f in files]))
+    assert "10 Hz vs 20 Hz" in text
+    assert "| onnx | 10 Hz | 100 | 95.0% |" in text and "| onnx | 20 Hz | 100 | 90.0% |" in text
+    card = tmp_path / "card.md"
+    card.write_text("# card\n\n## Closed-loop evaluation\nx\n\n## Speed\ny\n")
+    for _ in range(2):  # replaced, not appended, the second time
+        replace_rate_section(card, load_rate_evaluations([str(f) for f in files]))
+    body = card.read_text()
+    assert body.count("## Planning rate") == 1 and body.index("## Planning rate") < body.index("## Speed")
+    assert body.endswith("## Speed\ny\n")

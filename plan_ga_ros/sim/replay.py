@@ -1,0 +1,419 @@
+"""plan_ga_replay: run the planner over a recorded rosbag2, without DDS.
+
+The recorded costmap, odometry and goal or path messages are fed, in recorded order and time,
+to the same ``PlannerSession`` the node drives, ticked at the planning rate (in phase with the
+recorded planner's ticks when the bag has its ``~/local_plan``). OUT is a copy of the input bag
+plus what the planner would have done: ``/replay/cmd_vel``, ``/replay/trajectory``,
+``/replay/local_plan``, ``/replay/carrot`` and ``/replay/stop_reason``, so the recorded and
+replayed commands can be scrubbed side by side (Foxglove, ``ros2 bag play``). A summary compares
+them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .bag import BagError, BagReader, BagWriter, deserialize, merged, qos, serialize
+
+NAMESPACE = "/replay"
+INPUT_TYPES = {
+    "costmap": ("nav_msgs/msg/OccupancyGrid",),
+    "odom": ("nav_msgs/msg/Odometry",),
+    "goal": ("geometry_msgs/msg/PoseStamped",),
+    "path": ("nav_msgs/msg/Path",),
+    "cmd": ("geometry_msgs/msg/Twist", "geometry_msgs/msg/TwistStamped"),
+    "local_plan": ("nav_msgs/msg/Path",),
+}
+SAME_CLOCK_S = 1.0  # header stamps within this of the receive times: one clock (no offset applied)
+
+
+class ReplayError(Exception):
+    """The replay cannot run as asked; the message says why (one line)."""
+
+
+@dataclass
+class Summary:
+    bag: str
+    out: str
+    model: str
+    rate_hz: float
+    ticks: int = 0
+    executing: int = 0
+    network_ticks: int = 0
+    rejected: int = 0
+    stop_reasons: Counter = field(default_factory=Counter)
+    planners: Counter = field(default_factory=Counter)
+    clock_offset_s: float = 0.0
+    compared: int = 0
+    delta: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    @property
+    def rejected_share(self) -> float:
+        return self.rejected / self.network_ticks if self.network_ticks else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"bag": self.bag, "out": self.out, "model": self.model, "rate_hz": self.rate_hz, "ticks": self.ticks,
+                "executing_ticks": self.executing, "network_ticks": self.network_ticks, "rejected": self.rejected,
+                "rejected_share": self.rejected_share, "stop_reasons": dict(self.stop_reasons),
+                "planners": dict(self.planners), "clock_offset_s": self.clock_offset_s,
+                "compared_commands": self.compared, "delta": self.delta}
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="plan_ga_replay", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--bag", required=True, help="input rosbag2 (directory, or an .mcap/.db3 file)")
+    p.add_argument("--out", required=True, help="output rosbag2 directory (must not exist)")
+    p.add_argument("--model", default="", help="ONNX model (default: the package's models/planner.onnx)")
+    p.add_argument("--rate", type=float, default=None, help="planning rate (Hz); default planning_frequency")
+    p.add_argument("--params-file", default="", help="a planner parameters YAML (e.g. config/planner.yaml)")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a planner parameter (repeatable), e.g. --param planner:=onnx")
+    p.add_argument("--costmap-topic", default="/local_costmap/costmap")
+    p.add_argument("--odom-topic", default="/odom")
+    p.add_argument("--goal-topic", default="/goal_pose")
+    p.add_argument("--path-topic", default="/plan")
+    p.add_argument("--cmd-topic", default="/cmd_vel", help="the recorded command, compared with the replay's")
+    p.add_argument("--local-plan-topic", default="/plan_ga_planner/local_plan",
+                   help="the recorded planner's local plan: its stamps give the phase of its ticks")
+    p.add_argument("--summary-json", default="", help="also write the summary here as JSON")
+    return p.parse_args(argv)
+
+
+# ---------------------------------------------------------------------- configuration
+def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def planner_params(params_file: str, overrides: Sequence[str], rate: float | None) -> dict[str, Any]:
+    """Parameter values: a params file's (``<node>: ros__parameters:``) then NAME=VALUE overrides, validated."""
+    import yaml
+
+    from .. import parameters
+
+    values: dict[str, Any] = {}
+    if params_file:
+        try:
+            doc = yaml.safe_load(Path(params_file).read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            raise ReplayError(f"cannot read --params-file {params_file}: {str(exc).splitlines()[0]}") from exc
+        nodes = [v["ros__parameters"] for v in (doc or {}).values() if isinstance(v, dict) and "ros__parameters" in v]
+        if not nodes:
+            raise ReplayError(f"--params-file {params_file} has no '<node>: ros__parameters:' section")
+        values.update(_flatten(nodes[0]))
+    for item in overrides:
+        name, sep, text = item.partition(":=") if ":=" in item else item.partition("=")
+        if not sep:
+            raise ReplayError(f"--param {item!r}: expected NAME=VALUE")
+        values[name.strip()] = yaml.safe_load(text)
+    if rate is not None:
+        values["planning_frequency"] = float(rate)
+    values = {k: v for k, v in values.items() if k != "use_sim_time"}
+    problems = parameters.validate(values)
+    if problems:
+        raise ReplayError("bad parameters: " + "; ".join(problems))
+    return {**parameters.defaults(), **values}
+
+
+def load_policy(model: str, values: dict[str, Any]):
+    from ..contract import ContractError, ModelSpec
+    from ..policy import OnnxPolicy, PolicyError, SessionConfig
+    from .demo import share_file
+
+    path = model or share_file("models", "planner.onnx")
+    try:
+        fallback = ModelSpec(resolution=values["model_resolution"], dt=values["model_dt"],
+                             goal_clip_distance=values["model_goal_clip_distance"],
+                             kinematics=values["model_kinematics"])
+        cfg = SessionConfig(tuple(values["providers"]), values["intra_op_num_threads"],
+                            values["graph_optimization"], values["warmup_runs"])
+        return OnnxPolicy(path, cfg, fallback_spec=fallback)
+    except (PolicyError, ContractError) as exc:
+        raise ReplayError(str(exc).splitlines()[0]) from exc
+
+
+# ---------------------------------------------------------------------- the bag's inputs
+def _check_topics(reader: BagReader, topics: dict[str, str]) -> dict[str, str]:
+    """The roles present in the bag (role → topic); errors for missing inputs and wrong types."""
+    present = {}
+    for role, topic in topics.items():
+        info = reader.topics.get(topic)
+        if info is None or info.count == 0:
+            continue
+        if info.msgtype not in INPUT_TYPES[role]:
+            raise ReplayError(f"topic {topic} has type {info.msgtype}, expected {' or '.join(INPUT_TYPES[role])} "
+                              f"(choose another with --{role.replace('_', '-')}-topic)")
+        present[role] = topic
+    listing = ", ".join(f"{t} ({i.msgtype})" for t, i in sorted(reader.topics.items())) or "none"
+    for role in ("costmap", "odom"):
+        if role not in present:
+            raise ReplayError(f"the bag has no {role} messages on {topics[role]} (its topics: {listing}); "
+                              f"pass --{role}-topic")
+    if "goal" not in present and "path" not in present:
+        raise ReplayError(f"the bag has no goal on {topics['goal']} and no path on {topics['path']} (its topics: "
+                          f"{listing}); pass --goal-topic or --path-topic")
+    return present
+
+
+def _first(reader: BagReader, topic: str, msgtype: str) -> Any:
+    for _, _, data in reader.messages([topic]):
+        return deserialize(data, msgtype)
+    return None
+
+
+def _check_frames(reader: BagReader, present: dict[str, str]) -> str:
+    """The odometry frame; errors when the costmap, goal or path are in another frame (no tf here)."""
+    odom = _first(reader, present["odom"], "nav_msgs/msg/Odometry").header.frame_id
+    grid = _first(reader, present["costmap"], "nav_msgs/msg/OccupancyGrid").header.frame_id
+    if grid != odom:
+        raise ReplayError(f"the costmap is in frame '{grid[:80]}' but odometry in '{odom[:80]}': the planner needs "
+                          "both in one frame (a rolling local costmap in the odometry frame)")
+    for role, msgtype in (("goal", "geometry_msgs/msg/PoseStamped"), ("path", "nav_msgs/msg/Path")):
+        if role in present:
+            frame = _first(reader, present[role], msgtype).header.frame_id
+            if frame not in ("", odom):
+                raise ReplayError(f"the {role} on {present[role]} is in frame '{frame[:80]}', not the odometry frame "
+                                  f"'{odom[:80]}': replay applies no tf; record the {role} in '{odom[:80]}'")
+    return odom
+
+
+def _clock_offset(reader: BagReader, topic: str) -> float:
+    """Header-stamp clock minus the bag's receive clock (0 when they are one clock)."""
+    from ..ros import conversions as conv
+
+    diffs = []
+    for _, t, data in reader.messages([topic]):
+        msg = deserialize(data, "nav_msgs/msg/Odometry")
+        diffs.append(conv.stamp_to_sec(msg.header.stamp) - t * 1e-9)
+        if len(diffs) >= 200:
+            break
+    offset = float(np.median(diffs))
+    return offset if abs(offset) > SAME_CLOCK_S else 0.0
+
+
+def _recorded_commands(reader: BagReader, topic: str | None, msgtype: str) -> tuple[np.ndarray, np.ndarray]:
+    """Receive times (s) [N] and commands [N, 3] on the recorded command topic."""
+    from ..ros import conversions as conv
+
+    times, cmds = [], []
+    if topic:
+        for _, t, data in reader.messages([topic]):
+            times.append(t * 1e-9)
+            cmds.append(conv.twist_from_msg(deserialize(data, msgtype)))
+    return np.asarray(times), np.asarray(cmds).reshape(-1, 3)
+
+
+def _tick_phase(reader: BagReader, present: dict[str, str], offset: float, cmd_times: np.ndarray) -> float | None:
+    """A bag time at which the recorded planner ticked: its first local plan's stamp, else its first command."""
+    from ..ros import conversions as conv
+
+    if "local_plan" in present:
+        msg = _first(reader, present["local_plan"], "nav_msgs/msg/Path")
+        return conv.stamp_to_sec(msg.header.stamp) - offset
+    return float(cmd_times[0]) - 1e-3 if cmd_times.size else None
+
+
+# ---------------------------------------------------------------------- the replay
+class Feeder:
+    """Hands recorded messages to a session exactly as the node's callbacks do."""
+
+    def __init__(self, session, max_cells: int) -> None:
+        self.session, self.max_cells = session, max_cells
+
+    def feed(self, role: str, msg: Any) -> None:
+        from ..ros import conversions as conv
+
+        s = self.session
+        stamp = conv.stamp_to_sec(msg.header.stamp)
+        try:
+            if role == "costmap":
+                s.set_costmap(conv.grid_from_msg(msg, self.max_cells), stamp)
+            elif role == "odom":
+                pose, vel = conv.odometry_from_msg(msg)
+                s.set_odometry(pose, vel, stamp, msg.header.frame_id)
+            elif role == "goal":
+                s.set_goal(conv.goal_from_msg(msg), stamp, msg.header.frame_id)
+            elif role == "path":
+                poses = np.array([conv.pose_from_msg(p.pose) for p in msg.poses]).reshape(-1, 3)
+                s.set_path(poses, stamp, msg.header.frame_id)
+        except ValueError as exc:
+            s.reject({"odom": "odometry"}.get(role, role), f"{role} rejected: {exc}")
+
+
+def _outputs(d: Any, t_ns: int, header_t: float, frame: str, dt: float, path_buffer: Any
+             ) -> list[tuple[int, str, bytes]]:
+    from geometry_msgs.msg import PoseStamped
+    from std_msgs.msg import String
+
+    from ..ros import conversions as conv
+
+    out = []
+    if d.send:
+        out.append((t_ns, f"{NAMESPACE}/cmd_vel", serialize(conv.twist_msg(d.command))))
+    if d.executing and d.controls is not None:
+        out.append((t_ns, f"{NAMESPACE}/trajectory", serialize(conv.trajectory_msg(d.controls))))
+        out.append((t_ns, f"{NAMESPACE}/local_plan", serialize(path_buffer.fill(d.path, frame, header_t, dt))))
+    if d.carrot is not None:
+        carrot = PoseStamped()
+        carrot.header.stamp, carrot.header.frame_id = conv.sec_to_stamp(header_t), frame
+        carrot.pose.position.x, carrot.pose.position.y = float(d.carrot[0]), float(d.carrot[1])
+        carrot.pose.orientation = conv.quaternion_from_yaw(float(d.carrot[2]))
+        out.append((t_ns, f"{NAMESPACE}/carrot", serialize(carrot)))
+    reason = f"planning ({d.planner})" if d.executing else d.message
+    out.append((t_ns, f"{NAMESPACE}/stop_reason", serialize(String(data=reason[:300]))))
+    return out
+
+
+OUTPUT_TYPES = {"cmd_vel": "geometry_msgs/msg/Twist", "trajectory": "std_msgs/msg/Float32MultiArray",
+                "local_plan": "nav_msgs/msg/Path", "carrot": "geometry_msgs/msg/PoseStamped",
+                "stop_reason": "std_msgs/msg/String"}
+
+
+def _delta_stats(values: np.ndarray) -> dict[str, float]:
+    a = np.abs(values)
+    return {"mean": float(a.mean()), "median": float(np.median(a)), "p95": float(np.percentile(a, 95)),
+            "max": float(a.max())}
+
+
+def replay(args: argparse.Namespace) -> Summary:
+    from ..planner import PlannerConfig
+    from ..ros import conversions as conv
+    from ..session import PlannerSession
+
+    if Path(args.out).exists():
+        raise ReplayError(f"--out {args.out} exists already; choose a new directory")
+    values = planner_params(args.params_file, args.param, args.rate)
+    with BagReader(args.bag) as reader:
+        roles = {"costmap": args.costmap_topic, "odom": args.odom_topic, "goal": args.goal_topic,
+                 "path": args.path_topic, "cmd": args.cmd_topic, "local_plan": args.local_plan_topic}
+        present = _check_topics(reader, roles)
+        frame = _check_frames(reader, present)
+        policy = load_policy(args.model, values)
+        config = PlannerConfig.from_params(values, policy.spec)
+        session = PlannerSession(config, policy.spec, policy.run)
+        feeder = Feeder(session, int(values["max_grid_cells"]))
+        offset = _clock_offset(reader, present["odom"])
+        cmd_type = reader.topics[present["cmd"]].msgtype if "cmd" in present else ""
+        cmd_times, cmds = _recorded_commands(reader, present.get("cmd"), cmd_type)
+        period = 1.0 / float(values["planning_frequency"])
+        phase = _tick_phase(reader, present, offset, cmd_times)
+        summary = Summary(str(args.bag), str(args.out), policy.path, 1.0 / period, clock_offset_s=offset)
+
+        inputs = {present[r]: r for r in ("costmap", "odom", "goal", "path") if r in present}
+        types = {t: reader.topics[t].msgtype for t in inputs}
+        outputs: list[tuple[int, str, bytes]] = []
+        replayed: list[tuple[float, np.ndarray]] = []
+        path_buffer = conv.PathBuffer()
+        next_tick: float | None = None
+
+        def tick(t: float) -> None:
+            d = session.tick(t + offset)
+            summary.ticks += 1
+            summary.stop_reasons[d.reason.name] += 1
+            if d.executing:
+                summary.executing += 1
+                summary.planners[d.planner] += 1
+            if d.network_ok is not None:
+                summary.network_ticks += 1
+                summary.rejected += not d.network_ok
+            replayed.append((t, d.command.copy()))
+            outputs.extend(_outputs(d, int(round(t * 1e9)), t + offset, frame, policy.spec.dt, path_buffer))
+
+        for topic, t_ns, data in reader.messages(list(inputs)):
+            t = t_ns * 1e-9
+            if next_tick is None:
+                base = t if phase is None else phase
+                next_tick = base + np.ceil((t - base) / period) * period
+            while next_tick < t:  # ticks due before this message arrived
+                tick(next_tick)
+                next_tick += period
+            feeder.feed(inputs[topic], deserialize(data, types[topic]))
+        if next_tick is not None:
+            tick(next_tick)
+
+        summary.compared, summary.delta = _compare(cmd_times, cmds, replayed, period)
+        _write(reader, args.out, outputs, summary)
+    return summary
+
+
+def _compare(cmd_times: np.ndarray, cmds: np.ndarray, replayed: list[tuple[float, np.ndarray]], period: float
+             ) -> tuple[int, dict[str, dict[str, float]]]:
+    """Pairs each recorded command with the replay tick it followed (the node publishes a few ms after
+    its tick) and returns |recorded − replayed| statistics per control."""
+    if not cmd_times.size or not replayed:
+        return 0, {}
+    ticks = np.array([t for t, _ in replayed])
+    idx = np.searchsorted(ticks, cmd_times + 0.25 * period, side="right") - 1
+    ok = (idx >= 0) & (cmd_times - ticks[np.clip(idx, 0, None)] < 0.75 * period)
+    if not ok.any():
+        return 0, {}
+    rep = np.stack([replayed[i][1] for i in idx[ok]])
+    diff = cmds[ok] - rep
+    return int(ok.sum()), {"v_x": _delta_stats(diff[:, 0]), "omega": _delta_stats(diff[:, 2])}
+
+
+def _write(reader: BagReader, out: str, outputs: list[tuple[int, str, bytes]], summary: Summary) -> None:
+    with BagWriter(out) as writer:
+        for topic, info in reader.topics.items():
+            writer.add(topic, info.msgtype, info.offered_qos, info.msgdef, info.digest)
+        for name, msgtype in OUTPUT_TYPES.items():
+            writer.add(f"{NAMESPACE}/{name}", msgtype, [qos(depth=1)])
+        copy = ((t, topic, data) for topic, t, data in reader.messages())
+        outputs.sort(key=lambda item: item[0])
+        for t, topic, data in merged(copy, outputs):
+            writer.write(topic, t, data)
+        writer.set_custom_data("plan_ga_replay.summary", json.dumps(summary.to_dict()))
+
+
+def format_summary(s: Summary) -> str:
+    reasons = ", ".join(f"{k.lower()} {v}" for k, v in s.stop_reasons.most_common())
+    planners = ", ".join(f"{k} {v}" for k, v in s.planners.most_common()) or "none"
+    lines = [f"replayed {s.bag} → {s.out} with {s.model} at {s.rate_hz:g} Hz",
+             f"ticks {s.ticks}: executing {s.executing} ({planners}); stop reasons: {reasons}",
+             f"network plans rejected: {s.rejected}/{s.network_ticks} ({s.rejected_share:.1%})"]
+    if s.clock_offset_s:
+        lines.append(f"header stamps run {s.clock_offset_s:+.3f} s from the bag's receive times: ticked on the "
+                     "header clock")
+    if s.delta:
+        v, w = s.delta["v_x"], s.delta["omega"]
+        lines.append(f"recorded vs replayed commands ({s.compared} pairs): |Δv_x| mean {v['mean']:.4f} median "
+                     f"{v['median']:.4f} p95 {v['p95']:.4f} m/s; |Δω| mean {w['mean']:.4f} median {w['median']:.4f} "
+                     f"p95 {w['p95']:.4f} rad/s")
+    else:
+        lines.append("no recorded commands to compare with")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        summary = replay(args)
+    except (ReplayError, BagError) as exc:
+        print(f"plan_ga_replay: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("plan_ga_replay: interrupted", file=sys.stderr)
+        return 130
+    print(format_summary(summary))
+    if args.summary_json:
+        Path(args.summary_json).write_text(json.dumps(summary.to_dict(), indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,143 @@
+"""Where episode-parallel work runs: local worker processes (the default) or a Dask cluster.
+
+Every episode-parallel step (the GA dataset, DAgger rounds, evaluate, evaluation suites) calls
+``imap_progress``. A job is small (a seed and a config, never arrays); results come back to the
+caller as episodes finish and the caller writes them, so shards always land on the machine that
+runs the command and a remote cluster needs no shared filesystem. Files the jobs read (the ONNX
+model that drives a DAgger round) are sent to each Dask worker once, under a name made from
+their content; job functions open them through ``local_path``. A job that fails raises
+``JobError`` naming its seed and the error. Dask is imported only when the dask backend runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing as mp
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+BACKENDS = ("local", "dask")
+
+
+@dataclass(frozen=True)
+class ComputeConfig:
+    backend: str = "local"  # local: worker processes on this machine; dask: a Dask cluster
+    scheduler: str = ""  # a running Dask scheduler (tcp://host:8786); empty: a local cluster on 127.0.0.1
+
+
+class JobError(RuntimeError):
+    """One job (episode) failed; the message names it (its seed) and the error, then the worker's traceback."""
+
+
+# Worker side: files staged by the Dask backend, original path -> this worker's copy (see compute_dask).
+_STAGED: dict[str, str] = {}
+
+
+def local_path(path: str) -> str:
+    """This process's copy of a file the caller passed in ``files`` (the path itself when not staged)."""
+    return _STAGED.get(path, path)
+
+
+def code_fingerprint() -> str:
+    """What an episode depends on besides its job: this code (plan_ga_ros, plan_ga_training) and the
+    numeric libraries' versions. Dask workers must match the caller's, or the same seeds could make other data."""
+    import platform
+    from importlib import metadata
+
+    import plan_ga_ros
+    import plan_ga_training
+
+    digest = hashlib.sha256()
+    for package in (plan_ga_ros, plan_ga_training):
+        root = Path(package.__file__).parent
+        for source in sorted(root.rglob("*.py")):
+            digest.update(source.relative_to(root).as_posix().encode() + b"\0" + source.read_bytes())
+    for name in ("numpy", "onnxruntime"):
+        try:
+            digest.update(f"{name} {metadata.version(name)}".encode())
+        except metadata.PackageNotFoundError:
+            digest.update(f"{name} missing".encode())
+    digest.update(platform.python_version().encode())
+    return digest.hexdigest()
+
+
+def describe(job: Any) -> str:
+    """A job's name in messages: its controller and seed when it has them."""
+    parts = [f"{name} {getattr(job, name)}" for name in ("controller", "seed") if hasattr(job, name)]
+    return " ".join(parts) if parts else repr(job)[:200]
+
+
+def run_guarded(fn: Callable[[Any], Any], job: Any) -> Any:
+    """``fn(job)``, with any exception turned into a JobError that names the job (runs on the worker)."""
+    try:
+        return fn(job)
+    except Exception as exc:  # noqa: BLE001 (every error of an episode is reported the same way)
+        raise JobError(f"{describe(job)} failed: {type(exc).__name__}: {exc}\n"
+                       f"worker traceback:\n{traceback.format_exc()}") from None
+
+
+def failed(job: Any, exc: BaseException, desc: str) -> JobError:
+    """The JobError for ``job``, from the error its future raised (named already, or a lost worker)."""
+    if isinstance(exc, JobError):
+        return JobError(f"{desc}: {exc}")
+    lost = type(exc).__name__ in ("BrokenProcessPool", "KilledWorker")
+    hint = " (a worker process died: out of memory, or a crash in native code?)" if lost else ""
+    return JobError(f"{desc}: {describe(job)} did not finish: {type(exc).__name__}: {exc}{hint}")
+
+
+def imap_progress(fn: Callable[[Any], Any], jobs: Sequence[Any], workers: int, desc: str, unit: str = "ep",
+                  done: int = 0, backend: ComputeConfig | None = None, files: Sequence[str] = ()) -> Iterator[Any]:
+    """Yield ``fn(job)`` for every job as it finishes (any order), with a progress bar.
+
+    ``workers``: processes on this machine (local backend, or the local Dask cluster; a scheduler's
+    cluster decides its own). ``done`` counts jobs finished earlier (a resumed run). ``files``: paths
+    the jobs read, sent to every Dask worker (open them with ``local_path``).
+    """
+    backend = backend or ComputeConfig()
+    if backend.backend not in BACKENDS:
+        raise ValueError(f"compute backend must be one of {BACKENDS}, got {backend.backend!r}")
+    if backend.backend == "dask":
+        from .compute_dask import imap_dask
+
+        results = imap_dask(fn, jobs, workers, desc, backend.scheduler, files)
+    else:
+        results = _imap_local(fn, jobs, workers, desc)
+    with tqdm(total=len(jobs) + done, initial=done, desc=desc, unit=unit) as bar:
+        for result in results:
+            yield result
+            bar.update()
+
+
+def _imap_local(fn: Callable[[Any], Any], jobs: Sequence[Any], workers: int, desc: str) -> Iterator[Any]:
+    """In this process (one worker), else in ``spawn`` worker processes (free of the caller's torch state)."""
+    if workers <= 1:
+        for job in jobs:
+            try:
+                yield run_guarded(fn, job)
+            except JobError as exc:
+                raise failed(job, exc, desc) from None
+        return
+    if not jobs:
+        return
+    pool = ProcessPoolExecutor(min(workers, len(jobs)), mp_context=mp.get_context("spawn"))
+    finished = False
+    try:
+        futures: dict[Future, Any] = {pool.submit(run_guarded, fn, job): job for job in jobs}
+        for future in as_completed(futures):
+            job = futures.pop(future)
+            try:
+                result = future.result()
+            except Exception as exc:  # noqa: BLE001
+                raise failed(job, exc, desc) from None
+            yield result
+        finished = True
+    finally:
+        # On an error (or an abandoned generator) queued jobs are cancelled and nobody waits for
+        # the running ones; a worker that died leaves a broken pool, reported above, not a hang.
+        pool.shutdown(wait=finished, cancel_futures=True)

@@ -1,0 +1,223 @@
+"""The offline pipeline and the work behind each subcommand (the CLI only parses arguments).
+
+worlds → GA dataset → train → DAgger rounds → export → verify → evaluate → profile → model card.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .config import Config
+
+REPO = Path(__file__).resolve().parents[2]
+EVALUATED = ("onnx", "ga", "naive", "hybrid")
+INSTALLED = ("planner.onnx", "planner.pt", "MODEL_CARD.md", "evaluation.png", "loss.png")
+
+
+def missing(model: str) -> bool:
+    """True, after saying so on stderr, when the model file does not exist."""
+    if Path(model).is_file():
+        return False
+    print(f"model not found: {model}", file=sys.stderr)
+    return True
+
+
+def draw_worlds(cfg: Config, count: int, seed: int, out: str) -> None:
+    """Seeded worlds with start and goal, listed and drawn."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from plan_ga_ros.sim.world import make_episode
+
+    cols = min(count, 4)
+    rows = int(np.ceil(count / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.2 * rows), squeeze=False)
+    print(f"{'seed':>7} {'kind':<10} {'decay':>6} {'distance m':>11}")
+    for ax, s in zip(axes.ravel(), range(seed, seed + count)):
+        world, start, goal = make_episode(s, cfg.world)
+        print(f"{s:>7} {world.kind:<10} {world.inflation_decay:>6.2f} {np.hypot(*(goal - start)[:2]):>11.2f}")
+        ax.imshow(world.costs, origin="lower", cmap="Greys", vmin=0, vmax=100,
+                  extent=[0, world.costs.shape[1] * world.resolution, 0, world.costs.shape[0] * world.resolution])
+        ax.plot(*start[:2], "go")
+        ax.plot(*goal[:2], "r*", ms=10)
+        ax.set_title(f"{s}: {world.kind}", fontsize=8)
+    for ax in axes.ravel()[count:]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(out, dpi=80)
+    plt.close(fig)
+    print(f"wrote {out}")
+
+
+def make_dataset(cfg: Config, out: Path, episodes: int | None, workers: int | None, dagger_model: str | None,
+                 round_: int) -> None:
+    """GA episodes (seeds from dataset.seed_base), or DAgger round ``round_`` driven by ``dagger_model``."""
+    from .dataset import generate, write_manifest
+
+    if dagger_model:
+        base = cfg.dagger.seed_base + round_ * 10_000
+        seeds = list(range(base, base + (episodes or cfg.dagger.episodes)))
+        stats = generate(cfg, out, seeds, f"dagger{round_}", dagger_model, workers, desc=f"DAgger round {round_}")
+    else:
+        seeds = list(range(cfg.dataset.seed_base, cfg.dataset.seed_base + (episodes or cfg.dataset.episodes)))
+        stats = generate(cfg, out, seeds, "ga", workers=workers, desc="GA episodes")
+    manifest = write_manifest(cfg, out)
+    if stats:
+        print(f"new episodes: {len(stats)}, success {np.mean([s['success'] for s in stats]):.1%}, "
+              f"samples {sum(s['samples'] for s in stats)}")
+    print(f"dataset {out}: {manifest['episodes']} episodes, {manifest['samples']} samples, "
+          f"hash {manifest['content_hash'][:16]}")
+
+
+def train_on(cfg: Config, data_dir: Path, out_dir: Path, init: Path | None = None,
+             files: list[str] | None = None) -> dict:
+    """Train on ``files`` (default: every shard in ``data_dir``), split by episode."""
+    from . import dataset, train
+
+    files = sorted(files or (p.name for p in (data_dir / "shards").glob("*_??????.npz")))
+    tr_files, va_files = train.split_by_episode(files, cfg.train.val_fraction, cfg.seed)
+    result = train.train(dataset.load(data_dir, tr_files), dataset.load(data_dir, va_files), cfg, out_dir, init)
+    print(f"best validation loss {result['best_val']:.5f} at epoch {result['best_epoch']} "
+          f"({result['train_samples']} train / {result['val_samples']} validation samples)")
+    return result
+
+
+def export(checkpoint: Path, out: Path, data_dir: Path | None, exporter: str, opset: int) -> None:
+    """The checkpoint's network as ONNX, with its spec, the dataset's content hash and the git commit."""
+    from .export import export_planner, git_commit
+    from .train import load_checkpoint
+
+    ckpt = load_checkpoint(checkpoint)
+    data_hash = ""
+    if data_dir and (data_dir / "manifest.json").exists():
+        data_hash = json.loads((data_dir / "manifest.json").read_text())["content_hash"]
+    spec = ckpt.spec.with_overrides(training_data_hash=data_hash, git_commit=git_commit())
+    export_planner(ckpt.model, spec, out, exporter, opset)
+    print(f"exported {out} ({exporter} exporter, opset {opset}); onnx.checker full check passed")
+
+
+def verify(checkpoint: Path, model: Path, data_dir: Path | None) -> bool:
+    """PyTorch (rebuilt from the checkpoint) vs ONNX Runtime; prints each check."""
+    from . import dataset
+    from .train import load_checkpoint
+    from .verify import TOLERANCE
+    from .verify import verify as compare
+
+    real = None
+    if data_dir and (data_dir / "shards").exists():
+        files = sorted(p.name for p in (data_dir / "shards").glob("*_??????.npz"))[:5]
+        real = dataset.load(data_dir, files) if files else None
+    ckpt = load_checkpoint(checkpoint)
+    checks = compare(ckpt.model, str(model), ckpt.spec, real)
+    for c in checks:
+        print(f"{c.name:<8} batch {c.batch}: max |Δ| = {c.max_abs_diff:.2e}  {'ok' if c.ok else 'FAIL'}")
+    ok = all(c.ok for c in checks)
+    print(f"verify {'passed' if ok else 'FAILED'} (tolerance {TOLERANCE:g})")
+    return ok
+
+
+def profile(model: str, checkpoint: str | None, runs: int, json_out: str | None = None) -> dict:
+    from .profile import profile as measure
+    from .profile import report
+    from .train import load_checkpoint
+
+    r = measure(model, load_checkpoint(Path(checkpoint)).model if checkpoint else None, runs)
+    print(report(r))
+    if json_out:
+        Path(json_out).write_text(json.dumps(r, indent=1))
+    return r
+
+
+def evaluate(cfg: Config, model: str, episodes: int, seed: int, json_out: str | None, png: str | None,
+             workers: int, controllers: tuple[str, ...], rate: float | None = None) -> dict:
+    """Closed-loop evaluation at ``rate`` Hz (default: the config's planning rate); a table, JSON, a picture."""
+    from .evaluate import at_rate, plot_runs, summarise, table
+    from .evaluate import evaluate as run
+
+    cfg = at_rate(cfg, rate)
+    by = run(cfg, model, episodes, seed, controllers, workers)
+    summary = {name: {**summarise(runs), "rate_hz": cfg.episode.planning_rate, "seed_base": seed}
+               for name, runs in by.items()}
+    print(f"planning at {cfg.episode.planning_rate:g} Hz, seeds {seed}…{seed + episodes - 1}")
+    print(table(summary))
+    if json_out:
+        Path(json_out).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_out).write_text(json.dumps(summary, indent=1))
+    if png:
+        plot_runs(cfg, by, png)
+        print(f"wrote {png}")
+    return summary
+
+
+def run_pipeline(cfg: Config, config_path: str | None, install: bool) -> int:
+    """worlds → GA dataset → train → DAgger rounds → export → verify → evaluate → profile → model card."""
+    from .dataset import generate, shard_name, write_manifest
+
+    t0 = time.time()
+    run, data = Path(cfg.run_dir), Path(cfg.dataset.out_dir)
+    run.mkdir(parents=True, exist_ok=True)
+    seeds = list(range(cfg.dataset.seed_base, cfg.dataset.seed_base + cfg.dataset.episodes))
+    made = len(generate(cfg, data, seeds, "ga", desc="GA episodes"))
+    # Each round trains on exactly this config's shards so far, never on leftovers of another run;
+    # the manifest (and the data hash in the model's metadata) describes those shards.
+    files = [shard_name("ga", s) for s in seeds]
+    write_manifest(cfg, data, files)
+    ckpt, onnx_path = run / "planner.pt", run / "planner.onnx"
+    train_on(cfg, data, run, files=files)
+    for rnd in range(1, cfg.dagger.rounds + 1):
+        export(ckpt, onnx_path, data, "dynamo", 18)
+        base = cfg.dagger.seed_base + rnd * 10_000
+        dagger_seeds = list(range(base, base + cfg.dagger.episodes))
+        made += len(generate(cfg, data, dagger_seeds, f"dagger{rnd}", str(onnx_path), desc=f"DAgger round {rnd}"))
+        files += [shard_name(f"dagger{rnd}", s) for s in dagger_seeds]
+        write_manifest(cfg, data, files)
+        train_on(cfg, data, run, init=ckpt, files=files)
+    export(ckpt, onnx_path, data, "dynamo", 18)
+    if not verify(ckpt, onnx_path, data):
+        return 1
+    evaluate(cfg, str(onnx_path), cfg.evaluate.episodes, cfg.evaluate.seed_base, str(run / "evaluation.json"),
+             str(run / "evaluation.png"), cfg.evaluate.workers, EVALUATED)
+    profile(str(onnx_path), str(ckpt), 500, str(run / "profile.json"))
+    elapsed = time.time() - t0
+    (run / "pipeline.json").write_text(json.dumps({"minutes": elapsed / 60, "config": config_path,
+                                                   "episodes_made": made, "episodes_reused": len(files) - made}))
+    model_card(cfg, run, install)
+    print(f"pipeline finished in {elapsed / 60:.1f} min")
+    return 0
+
+
+def model_card(cfg: Config, run: Path, install: bool, rate_files: list[str] = ()) -> None:
+    """MODEL_CARD.md from a run directory's manifest, history, evaluation and profile (and evaluations at
+    other planning rates, ``rate_files``); optionally install the model into models/."""
+    from .inspect_model import inspect
+    from .model_card import load_rate_evaluations, write_model_card
+
+    data = Path(cfg.dataset.out_dir)
+    meta = json.loads((run / "pipeline.json").read_text()) if (run / "pipeline.json").exists() else {}
+    evaluation = json.loads((run / "evaluation.json").read_text())
+    write_model_card(run / "MODEL_CARD.md", cfg, json.loads((data / "manifest.json").read_text()),
+                     json.loads((run / "history.json").read_text()), evaluation,
+                     inspect(str(run / "planner.onnx")), json.loads((run / "profile.json").read_text()),
+                     60 * meta.get("minutes", float("nan")), meta.get("config"), meta.get("episodes_reused", 0),
+                     load_rate_evaluations(rate_files, evaluation))
+    if install:
+        models = REPO / "models"
+        for name in INSTALLED:
+            shutil.copy(run / name, models / name)
+        print(f"installed the model into {models}")
+
+
+def rate_section(card: Path, rate_files: list[str]) -> None:
+    """Write (or replace) the planning-rate table of an existing model card from evaluation JSON files."""
+    from .model_card import load_rate_evaluations, replace_rate_section
+
+    replace_rate_section(card, load_rate_evaluations(rate_files))
+    print(f"updated the planning-rate table in {card}")
