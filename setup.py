@@ -31,6 +31,7 @@ setup(
             f"planner_node = {package_name}.ros.planner_node:main",
             f"sim_node = {package_name}.sim.sim_node:main",
             f"plan_ga_demo = {package_name}.sim.demo:main",
+            f"plan_ga_replay = {package_name}.sim.replay:main",
         ],
     },
 )

@@ -1,8 +1,10 @@
 """The GA expert: searches control sequences on the same inputs the network sees.
 
 A plan is a few knots of (v_x, v_y, ω) linearly interpolated to the model's steps. The whole
-population is rolled out and scored in one numpy batch per generation, with the shared rollout
-and collision check of plan_ga_ros; there is no Python loop over individuals or steps.
+population is rolled out and scored in one numpy batch per generation, with the very commanding,
+rollout (the base following each plan at its acceleration limits) and collision check that
+``planner.make_safe`` validates the executed plan with: a plan it rejects costs at least
+``w_collision``. The GA keeps ``safety.MARGIN`` beyond the required clearance where it can.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import kinematics, safety
+from . import kinematics, parameters, safety
 from .contract import Limits, ModelSpec
 from .tensors import wrap_angle
 
@@ -33,6 +35,7 @@ class GAConfig:
     w_jerk: float = 0.05
     w_effort: float = 0.02
     w_after_goal: float = 1.0
+    w_margin: float = 3.0  # a plan that grazes the required clearance costs this much more (s of arrival)
     goal_radius: float = 0.1  # the GA aims inside the checker's tolerance
 
 
@@ -51,9 +54,12 @@ class GAPlanner:
     """Receding-horizon GA; call ``plan`` every control period (warm-started from the last plan)."""
 
     def __init__(self, spec: ModelSpec, limits: Limits, robot_radius: float, config: GAConfig = GAConfig(),
-                 seed: int = 0, lookahead_time: float = 1.0) -> None:
+                 seed: int = 0, lookahead_time: float = 1.0,
+                 control_period: float = 1.0 / parameters.default("planning_frequency"),
+                 speed_limit: float = float("inf")) -> None:
         self.spec, self.limits, self.radius, self.cfg = spec, limits, robot_radius, config
-        self.lookahead_steps = max(1, safety.lookahead_steps(lookahead_time, spec))
+        self.lookahead_time, self.control_period, self.speed_limit = lookahead_time, control_period, speed_limit
+        self.hold = safety.hold_steps(control_period, spec.dt, spec.steps)
         self.rng = np.random.default_rng(seed)
         self.M = interpolation_matrix(spec.steps, config.knots)
         self.low = np.array(limits.velocity_low)
@@ -86,21 +92,26 @@ class GAPlanner:
         return np.clip(np.stack(out), self.low, self.high)
 
     def cost(self, controls: np.ndarray, window: np.ndarray, velocity: np.ndarray, goal: np.ndarray,
-             goal_is_final: bool, xy_tolerance: float = 0.15) -> np.ndarray:
-        """Cost [P] of plans [P, steps, 3] (lower is better); collisions are a hard penalty."""
-        c, dt = self.cfg, self.spec.dt
-        full = kinematics.rollout(np.zeros(3), controls, dt)  # [P, T+1, 3], starting at the robot
-        poses = full[:, 1:]
-        # The node's validator (same function) over the lookahead; beyond it the centre cost
-        # (inscribed = footprint on an obstacle in an inflated costmap) is enough to steer.
-        k = self.lookahead_steps
-        near = safety.plan_collisions(window, full, self.spec, self.radius, k)
+             goal_is_final: bool, xy_tolerance: float = 0.15, previous_command: np.ndarray | None = None
+             ) -> np.ndarray:
+        """Cost [P] of plans [P, steps, 3] (lower is better). Each plan is commanded, followed and
+        checked as ``make_safe`` will (from ``previous_command``, default ``velocity``): a plan it
+        rejects, or that collides later on, costs at least ``w_collision``."""
+        c, dt, steps = self.cfg, self.spec.dt, self.spec.steps
+        previous = velocity if previous_command is None else previous_command
+        controls = kinematics.commanded(controls, previous, self.limits, self.speed_limit, self.control_period)
+        followed = safety.follow(controls, window, velocity, self.spec, self.radius, self.limits, self.hold)
+        m, n = followed.substeps, len(controls)
+        horizon = safety.collision_horizon(self.lookahead_time, velocity, self.limits)
+        k = max(1, safety.lookahead_steps(horizon, self.spec))
+        hit = followed.hits[:, 0].reshape(n, steps, m).any(-1)  # [P, T]: the validator's rule, every step
+        hit[:, 0] |= followed.hits[:, 1, : k * m].any(-1)  # braking after the first command collides
+        first_hit = np.where(hit.any(1), hit.argmax(1), steps)
+        collision = c.w_collision * (hit.any(1) * (1.0 + (steps - first_hit) / steps))
+        gap = followed.clearance[:, 0, 1:] - followed.need  # [P, T*m] beyond the required clearance
+        margin = c.w_margin * np.clip(1.0 - gap.min(1) / safety.MARGIN, 0.0, 1.0) ** 2  # the closest pass
+        poses = followed.step_poses[:, 1:]  # [P, T, 3] where the base really goes
         centre = safety.window_lookup(window, poses[..., :2], self.spec.resolution)
-        start_stuck = safety.window_lookup(window, np.zeros(2), self.spec.resolution) >= safety.INSCRIBED_COST
-        far = (centre[:, k:] > centre[:, :1]) if start_stuck else centre[:, k:] >= safety.INSCRIBED_COST
-        hit = np.concatenate([near, far], axis=1)
-        first_hit = np.where(hit.any(1), hit.argmax(1), hit.shape[1])
-        collision = c.w_collision * (hit.any(1) * (1.0 + (hit.shape[1] - first_hit) / hit.shape[1]))
         dist = np.hypot(poses[..., 0] - goal[0], poses[..., 1] - goal[1])  # [P, T]
         reached = dist <= (min(c.goal_radius, xy_tolerance) if goal_is_final else c.goal_radius)
         any_reached = reached.any(1)
@@ -117,19 +128,21 @@ class GAPlanner:
         ttg = d_end / max(self.limits.max_v_x, 1e-3) + turn / max(self.limits.max_omega, 1e-3)
         arrival = (first + 1) * dt + ttg
         progress = c.w_time * arrival
-        steps = np.arange(dist.shape[1])
-        after = steps[None, :] > first[:, None]
+        after = np.arange(steps)[None, :] > first[:, None]
         after_goal = c.w_after_goal * (np.abs(controls[..., 0]) * after).sum(1) * dt if goal_is_final else 0.0
         clearance = c.w_clearance * (centre ** 2).mean(1)
-        dv = np.diff(np.concatenate([np.broadcast_to(velocity, (len(controls), 1, 3)), controls], 1), axis=1)
+        dv = np.diff(np.concatenate([np.broadcast_to(velocity, (n, 1, 3)), controls], 1), axis=1)
         accel_excess = np.clip(np.abs(dv) - np.asarray(self.limits.acceleration) * dt, 0.0, None).sum((1, 2))
         jerk = c.w_jerk * (np.diff(dv, axis=1) ** 2).sum((1, 2))
         effort = c.w_effort * (controls ** 2).sum((1, 2)) * dt
-        return collision + progress + after_goal + clearance + c.w_accel * accel_excess + jerk + effort
+        return (collision + margin + progress + after_goal + clearance + c.w_accel * accel_excess + jerk
+                + effort)
 
     def plan(self, window: np.ndarray, velocity: np.ndarray, goal: np.ndarray, clip_distance: float,
-             shift: int = 1, xy_tolerance: float = 0.15) -> np.ndarray:
-        """The best plan [steps, 3] for a cost window, body velocity and robot-frame (clipped) goal."""
+             shift: int = 1, xy_tolerance: float = 0.15, previous_command: np.ndarray | None = None
+             ) -> np.ndarray:
+        """The best plan [steps, 3] for a cost window, body velocity, robot-frame (clipped) goal and
+        the command sent last (default: the velocity)."""
         c = self.cfg
         goal_is_final = bool(np.hypot(goal[0], goal[1]) < clip_distance - 1e-3)
         span = self.high - self.low
@@ -137,7 +150,14 @@ class GAPlanner:
         n_rand = c.population - len(seeds)
         rand = self.low + span * self.rng.random((n_rand, c.knots, 3))
         pop = np.concatenate([seeds, rand])
-        fit = self.cost(self._controls(pop), window, velocity, goal, goal_is_final, xy_tolerance)
+        velocity = np.asarray(velocity, dtype=np.float64)
+
+        def cost(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            controls = self._controls(p)
+            return controls, self.cost(controls, window, velocity, goal, goal_is_final, xy_tolerance,
+                                       previous_command)
+
+        controls, fit = cost(pop)
         for _ in range(c.generations):  # generations are sequential by nature
             order = np.argsort(fit)
             elite = pop[order[: c.elite]]
@@ -150,7 +170,7 @@ class GAPlanner:
             mutate = self.rng.random(children.shape) < c.mutation_rate
             children = children + mutate * self.rng.standard_normal(children.shape) * c.mutation_std * span
             pop = np.clip(np.concatenate([elite, children]), self.low, self.high)
-            fit = self.cost(self._controls(pop), window, velocity, goal, goal_is_final, xy_tolerance)
-        best = self._controls(pop[np.argmin(fit)][None])[0]
+            controls, fit = cost(pop)
+        best = controls[np.argmin(fit)].copy()  # exactly the plan that was scored
         self.previous = best
         return best

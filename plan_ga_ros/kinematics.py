@@ -134,8 +134,8 @@ def _rates(limits: Limits) -> np.ndarray:
 def followed_twists(velocity: np.ndarray, controls: np.ndarray, limits: Limits, dt: float,
                     substeps: int) -> np.ndarray:
     """The twists [..., T*substeps, 3] a base really holds when it starts at body ``velocity`` [..., 3]
-    and chases each control [..., T, 3] for ``dt`` at its acceleration limits. Each substep holds the
-    mean of its start and end velocities, so a ramp's distance is exact along a straight line.
+    and chases each control [..., T, 3] for ``dt`` at its acceleration limits. Each substep holds its
+    mean velocity, so the distance covered is exact along a straight line.
 
     The loop is over the T steps only (a clipped recurrence), vectorised over any batch axes.
     """
@@ -149,9 +149,13 @@ def followed_twists(velocity: np.ndarray, controls: np.ndarray, limits: Limits, 
         starts[k] = v
         v = np.minimum(np.maximum(steps[k], v - step), v + step)
     starts = np.moveaxis(starts, 0, -2)
-    reach = np.arange(substeps + 1.0)[:, None] * (dt / substeps) * acc  # [m+1, 3] reachable change
-    ramp = starts[..., None, :] + np.clip((controls - starts)[..., None, :], -reach, reach)  # [..., T, m+1, 3]
-    sub = 0.5 * (ramp[..., :-1, :] + ramp[..., 1:, :])
+    # Mean velocity over each substep of a ramp at the acceleration limit that stops at the command:
+    # the integral of min(a·t, |Δv|) is a·t²/2 up to t* = |Δv|/a, then |Δv|·t - |Δv|²/(2a).
+    t = np.arange(substeps + 1.0)[:, None] * (dt / substeps)  # [m+1, 1]
+    delta = (controls - starts)[..., None, :]  # [..., T, 1, 3]
+    gap = np.abs(delta)
+    ramp = np.where(acc * t <= gap, 0.5 * acc * t * t, gap * t - gap * gap / (2.0 * acc))  # [..., T, m+1, 3]
+    sub = starts[..., None, :] + np.sign(delta) * np.diff(ramp, axis=-2) * (substeps / dt)
     return sub.reshape(*controls.shape[:-2], controls.shape[-2] * substeps, 3)
 
 

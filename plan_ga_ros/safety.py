@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .contract import Limits, ModelSpec
 from . import kinematics
+from .contract import Limits, ModelSpec
 from .tensors import wrap_angle
 
 LETHAL_COST = 1.0  # OccupancyGrid 100: an obstacle cell
@@ -56,17 +56,22 @@ def check_reach(radius: float, resolution: float) -> float:
 
 
 @functools.lru_cache(maxsize=8)  # one window per tick, checked by the GA's generations and the validator
-def _tables(data: bytes, shape: tuple[int, int], cells: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(costs, lethal cells, the lethal cells' summed-area table), padded by ``cells`` on every side
-    (free, not lethal); read-only."""
-    costs = np.zeros((shape[0] + 2 * cells, shape[1] + 2 * cells), dtype=np.float32)
-    costs[cells: cells + shape[0], cells: cells + shape[1]] = np.frombuffer(data, dtype=np.float32).reshape(shape)
+def _tables(data: bytes, shape: tuple[int, int], r: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Padded by 2r cells on every side (free): (costs, lethal cells, cells with a lethal cell within r
+    cells), flattened, read-only."""
+    p = 2 * r
+    costs = np.zeros((shape[0] + 2 * p, shape[1] + 2 * p), dtype=np.float32)
+    costs[p: p + shape[0], p: p + shape[1]] = np.frombuffer(data, dtype=np.float32).reshape(shape)
     lethal = costs >= LETHAL_COST
-    table = np.zeros((lethal.shape[0] + 1, lethal.shape[1] + 1), dtype=np.int32)
+    table = np.zeros((lethal.shape[0] + 1, lethal.shape[1] + 1), dtype=np.int32)  # summed-area table
     table[1:, 1:] = lethal.cumsum(0).cumsum(1)
-    for a in (costs, lethal, table):
+    k = 2 * r + 1
+    near = np.zeros_like(lethal)
+    near[r:-r, r:-r] = (table[k:, k:] - table[:-k, k:] - table[k:, :-k] + table[:-k, :-k]) > 0
+    out = (costs.ravel(), lethal.ravel(), near.ravel())
+    for a in out:
         a.flags.writeable = False
-    return costs, lethal, table
+    return out
 
 
 def probe(window: np.ndarray, xy: np.ndarray, resolution: float, reach: float) -> tuple[np.ndarray, np.ndarray]:
@@ -75,33 +80,27 @@ def probe(window: np.ndarray, xy: np.ndarray, resolution: float, reach: float) -
     window = np.ascontiguousarray(window, dtype=np.float32)
     ny, nx = window.shape
     r = max(int(np.ceil(reach / resolution)), 1)  # a lethal cell r+1 cells away is farther than reach
-    costs, lethal, table = _tables(window.tobytes(), window.shape, 2 * r)
-    w = nx + 4 * r  # padded width (the summed-area table is one wider): a point within r cells of the window
+    costs, lethal, near_cells = _tables(window.tobytes(), window.shape, r)
+    w = nx + 4 * r  # padded width: a point within r cells of the window has its whole box in the tables
     xy = np.asarray(xy, dtype=np.float64)
     col = np.floor(xy[..., 0] * (1.0 / resolution) + (nx / 2.0 + 2 * r))  # cell index in the padded tables
     row = np.floor(xy[..., 1] * (1.0 / resolution) + (ny / 2.0 + 2 * r))
-    inside = (col >= r) & (col < nx + 3 * r) & (row >= r) & (row < ny + 3 * r)  # has its whole box padded;
-    # farther out nothing is within reach
-    ci = np.where(inside, col, r).astype(np.intp)
-    ri = np.where(inside, row, r).astype(np.intp)
-    cost = np.where(inside, costs.ravel().take(ri * w + ci), np.float32(0.0))
-    # Lethal cells in the (2r+1)² box around each point, from the summed-area table: 4 lookups.
-    t = table.ravel()
-    lo, hi = (ri - r) * (w + 1) + ci - r, (ri + r + 1) * (w + 1) + ci + r + 1
-    near = inside & ((t.take(hi) - t.take(hi - 2 * r - 1) - t.take(lo + 2 * r + 1) + t.take(lo)) > 0)
+    inside = (col >= r) & (col < nx + 3 * r) & (row >= r) & (row < ny + 3 * r)  # farther: nothing in reach
+    index = np.where(inside, row * w + col, 0).astype(np.intp)
+    cost = costs.take(index)  # the tables' corner is free and far from every lethal cell
+    near = near_cells.take(index)
     out = np.full(xy.shape[:-1], np.inf)
     if not near.any():
         return cost, out
-    p, pc, pr = xy[near], ci[near], ri[near]
+    p, i = xy[near], index[near]
     off = np.arange(-r, r + 1)
-    cc = pc[:, None, None] + off[None, None, :]  # [M, 1, 2r+1]
-    rr = pr[:, None, None] + off[None, :, None]  # [M, 2r+1, 1]
-    # Gap from the point to each cell's square along x and y (padded cell c's centre: c + ½ - 2r - n/2).
-    gx = np.abs(p[:, 0, None, None] - (cc + (0.5 - 2 * r - nx / 2.0)) * resolution) - 0.5 * resolution
-    gy = np.abs(p[:, 1, None, None] - (rr + (0.5 - 2 * r - ny / 2.0)) * resolution) - 0.5 * resolution
-    gx, gy = np.maximum(gx, 0.0), np.maximum(gy, 0.0)
-    d2 = np.where(lethal.ravel().take(rr * w + cc), gx * gx + gy * gy, np.inf)
-    d = np.sqrt(d2.reshape(len(p), -1).min(axis=1))
+    cells = i[:, None, None] + (off[:, None] * w + off[None, :])  # [M, 2r+1, 2r+1] the box around each point
+    # Gap from the point to each cell's square along x and y (padded column c's centre: c + ½ - 2r - nx/2).
+    gx = np.abs(p[:, 0, None, None] - ((cells % w) + (0.5 - 2 * r - nx / 2.0)) * resolution)
+    gy = np.abs(p[:, 1, None, None] - ((cells // w) + (0.5 - 2 * r - ny / 2.0)) * resolution)
+    gx = np.maximum(gx - 0.5 * resolution, 0.0)
+    gy = np.maximum(gy - 0.5 * resolution, 0.0)
+    d = np.sqrt(np.where(lethal.take(cells), gx * gx + gy * gy, np.inf).reshape(len(p), -1).min(axis=1))
     out[near] = np.where(d < reach, d, np.inf)  # farther cells were not all looked at
     return cost, out
 
@@ -194,8 +193,8 @@ class Followed:
     (what happens if the next tick has no valid plan)."""
 
     poses: np.ndarray  # [..., 2, T*substeps+1, 3], robot frame, the robot first
-    hits: np.ndarray  # [..., 2, T*substeps] bool
-    clearance: np.ndarray  # [..., 2, T*substeps+1] m to the nearest lethal window cell (inf far away)
+    hits: np.ndarray  # [..., 2, S*substeps] bool for the S steps checked
+    clearance: np.ndarray  # [..., 2, S*substeps+1] m to the nearest lethal window cell (inf far away)
     substeps: int
     need: float  # the clearance a pose needs (m)
 
@@ -212,17 +211,19 @@ class Followed:
 
 
 def follow(controls: np.ndarray, window: np.ndarray, velocity: np.ndarray, spec: ModelSpec, radius: float,
-           limits: Limits, hold: int = 1) -> Followed:
+           limits: Limits, hold: int = 1, steps: int | None = None) -> Followed:
     """Roll out plans [..., T, 3] as a base starting at ``velocity`` follows them at ``limits``' accelerations,
-    and braking after ``hold`` steps of their first command; check every pose (vectorised)."""
+    and braking after ``hold`` steps of their first command; check every pose of the first ``steps``
+    steps (default all; ``hits`` and ``clearance`` cover only those), vectorised over plans."""
     controls = np.asarray(controls, dtype=np.float64)
-    brake = controls.copy()
-    brake[..., hold:, :] = 0.0
+    brake = np.zeros_like(controls)
+    brake[..., :hold, :] = controls[..., :1, :]  # the first command until the next tick, then stop
     both = np.stack([controls, brake], axis=-3)  # [..., 2, T, 3]
     substeps, spacing = pose_spacing(velocity, limits, spec.dt, spec.resolution)
     poses = kinematics.followed_rollout(velocity, both, limits, spec.dt, substeps)
     need = required_clearance(radius, spec.resolution, spacing)
-    hits, d = _flags(window, poses, spec, radius, need)
+    checked = poses if steps is None else poses[..., : steps * substeps + 1, :]
+    hits, d = _flags(window, checked, spec, radius, need)
     return Followed(poses, hits, d, substeps, need)
 
 
@@ -254,9 +255,11 @@ def validate_plan(
     velocity = np.zeros(3) if velocity is None else np.asarray(velocity, dtype=np.float64).reshape(3)
     if not (np.isfinite(controls).all() and np.isfinite(velocity).all()):
         return PlanCheck(False, "plan contains non-finite values", np.zeros((spec.steps + 1, 3)))
-    followed = follow(controls, window, velocity, spec, radius, spec.limits if limits is None else limits, hold)
+    steps = lookahead_steps(lookahead_time, spec)
+    followed = follow(controls, window, velocity, spec, radius, spec.limits if limits is None else limits, hold,
+                      steps)
     rel = followed.step_poses
-    plan_hit, brake_hit = followed.first_hit(lookahead_steps(lookahead_time, spec))
+    plan_hit, brake_hit = followed.first_hit(steps)
     if plan_hit:
         return PlanCheck(False, f"plan collides at step {plan_hit} (t={plan_hit * spec.dt:.1f} s)", rel)
     if brake_hit:

@@ -441,11 +441,13 @@ class PlannerSession:
         if self._ga is None:
             c = self.config
             self._ga = GAPlanner(self.spec, c.limits, c.robot_radius, self._ga_config, self._seed,
-                                 max(c.collision_lookahead_time, safety.MIN_LOOKAHEAD_TIME))
+                                 max(c.collision_lookahead_time, safety.MIN_LOOKAHEAD_TIME),
+                                 control_period=c.control_period, speed_limit=c.speed_limit)
         goal = feed[GOAL_INPUT][0].astype(np.float64)
         velocity = feed[STATE_INPUT][0, 3:6].astype(np.float64)
         return self._ga.plan(feed[COSTMAP_INPUT][0, 0], velocity, goal, self.config.goal_clip_distance,
-                             xy_tolerance=self.config.xy_goal_tolerance).reshape(1, -1)
+                             xy_tolerance=self.config.xy_goal_tolerance,
+                             previous_command=self.last_command).reshape(1, -1)
 
     def ga_plan(self, feed: dict[str, np.ndarray], warm_start: bool = True) -> np.ndarray:
         """The GA's raw plan [steps*3] for a feed, called exactly as the fallback calls it (warm-started

@@ -14,10 +14,12 @@ import numpy as np
 from .contract import COSTMAP_INPUT, GOAL_INPUT, METADATA_INPUT, STATE_INPUT, ModelSpec
 
 MAX_COORDINATE = 1e6  # metres; farther poses are rejected (float32 tensors and grid indices stay exact)
+MAX_YAW = 1e6  # rad: an unwrapped yaw beyond this is no angle (wrapping it would be noise); rejected
 
 
 def check_pose(pose: np.ndarray, what: str) -> np.ndarray:
-    """A finite [..., 3] pose array within ±MAX_COORDINATE; raises ValueError otherwise."""
+    """A finite [..., 3] pose array within ±MAX_COORDINATE and a yaw within ±MAX_YAW (any number of turns;
+    builders wrap it); raises ValueError otherwise."""
     pose = np.asarray(pose, dtype=np.float64)
     if pose.shape[-1:] != (3,):
         raise ValueError(f"{what} must have 3 values (x, y, yaw), got shape {pose.shape}")
@@ -25,6 +27,8 @@ def check_pose(pose: np.ndarray, what: str) -> np.ndarray:
         raise ValueError(f"{what} is not finite: {pose.tolist()}")
     if np.abs(pose[..., :2]).max(initial=0.0) > MAX_COORDINATE:
         raise ValueError(f"{what} is farther than {MAX_COORDINATE:g} m from the origin")
+    if np.abs(pose[..., 2]).max(initial=0.0) > MAX_YAW:
+        raise ValueError(f"{what} has a yaw beyond ±{MAX_YAW:g} rad")
     return pose
 
 
@@ -192,11 +196,13 @@ def costmap_window(
 
 
 def robot_state(pose: np.ndarray, velocity: np.ndarray, acceleration: np.ndarray) -> np.ndarray:
-    """[x, y, θ, v_x, v_y, ω, a_x, a_y, α] float32; pose in odom, rates in the robot frame."""
+    """[x, y, θ, v_x, v_y, ω, a_x, a_y, α] float32; pose in odom (θ wrapped to [-π, π)), rates in the
+    robot frame."""
     rates = np.concatenate([np.asarray(velocity, float).ravel(), np.asarray(acceleration, float).ravel()])
     if rates.shape != (6,) or not np.isfinite(rates).all() or np.abs(rates).max() > 1e3:
         raise ValueError(f"velocity/acceleration must be 3+3 finite values below 1e3, got {rates.tolist()}")
-    return np.concatenate([check_pose(pose, "robot pose"), rates]).astype(np.float32)
+    pose = check_pose(np.asarray(pose, dtype=np.float64).reshape(-1), "robot pose")
+    return np.concatenate([pose[:2], wrap_angle(pose[2:3]), rates]).astype(np.float32)
 
 
 def wrap_angle(a: np.ndarray | float) -> np.ndarray:

@@ -82,7 +82,7 @@ def test_3_watchdog_stops_a_hung_inference_and_the_node_answers(harness_factory,
     h.state.velocity = np.array([0.3, 0.0, 0.0])  # odometry says moving: the next inference never returns
     assert h.wait_for(lambda: stopped(h), 3), "no zero command while inference hangs"
     took = h.messages("cmd_vel")[-1].t - t0
-    assert took < 0.2 + 0.05 + 0.5, f"zero command {took:.2f} s after the hang began"
+    assert took < 0.2 + 0.05 + 0.75, f"zero command {took:.2f} s after the hang began"
     d = h.wait_diag(lambda d: d.get("level") == 2 and "max_tick_time" in d.get("message", ""), 5)
     assert d["level"] == 2 and int(d["tick_overruns"]) >= 1, d
     assert h.call_get_parameter("max_tick_time") == pytest.approx(0.2), "parameter service did not answer"
@@ -208,6 +208,11 @@ def test_8_signal_delivers_an_acknowledged_zero_command_and_exits_cleanly(models
         assert h.wait_for(lambda: moving(h), 20), "never drove"
         t_sig = time.monotonic()
         os.killpg(ext.proc.pid, sig)
+        time.sleep(0.05)
+        try:  # a second one, as a terminal and `ros2 launch` both send it
+            os.killpg(ext.proc.pid, sig)
+        except ProcessLookupError:
+            pass
         ext.proc.wait(timeout=10)
         got_zero = h.wait_for(lambda: stopped(h) and h.messages("cmd_vel")[-1].t >= t_sig, 2)
     finally:
@@ -245,9 +250,9 @@ def test_11_hot_swap_loads_off_the_executor_and_planning_threads(harness_factory
     assert answered < 1.0, f"the request waited {answered:.2f} s"
     assert h.wait_for(lambda: h.last_cmd() is not None and abs(h.last_cmd()[2] - 0.3) < 1e-3, 15), "never swapped"
     swapped = h.messages("cmd_vel")[-1].t
-    assert swapped - t0 > 0.5, "the load was too quick to show anything"
+    assert swapped - t0 > 0.8, "the load was too quick to show anything"
     gap = cmd_gaps(h, t0)
-    assert gap < 0.3, f"commands paused {gap:.2f} s during the load"
+    assert gap < 0.5, f"commands paused {gap:.2f} s during the {swapped - t0:.1f} s load"
 
 
 def test_11_model_file_size_is_bounded(harness_factory, models, tmp_path):

@@ -21,7 +21,10 @@ def stamp_to_sec(stamp: Time) -> float:
 
 def sec_to_stamp(t: float) -> Time:
     sec = math.floor(t)
-    return Time(sec=int(sec), nanosec=int(round((t - sec) * 1e9)) % 1_000_000_000)
+    # A fraction that rounds up to 1e9 ns carries into the seconds: 4.9999999999 is 5 s 0 ns, not 4 s 0 ns
+    # (a clock that jumps back by a second).
+    carry, nanosec = divmod(int(round((t - sec) * 1e9)), 1_000_000_000)
+    return Time(sec=int(sec) + carry, nanosec=nanosec)
 
 
 def yaw_from_quaternion(q: Quaternion) -> float:
@@ -136,6 +139,7 @@ def diagnostic_status(name: str, hardware_id: str, level: int | bytes, message: 
                       ) -> DiagnosticStatus:
     """A DiagnosticStatus; ``level`` as an int (0 OK, 1 WARN, 2 ERROR, 3 STALE) or its byte."""
     return DiagnosticStatus(
-        level=level if isinstance(level, bytes) else bytes([int(level)]), name=name, hardware_id=hardware_id, message=message,
+        level=level if isinstance(level, bytes) else bytes([int(level)]), name=name, hardware_id=hardware_id,
+        message=message,
         values=[KeyValue(key=str(k), value=str(v)) for k, v in values.items()],
     )

@@ -63,7 +63,8 @@ def poses_from_path(msg: Path) -> np.ndarray:
     bad = ~np.isfinite(raw).all(axis=1)
     if bad.any():
         k = int(np.argmax(bad))
-        raise ValueError(f"pose {k} of {n} is not finite: {raw[k].tolist()}")
+        raise ValueError(f"pose {k} of {n} is not finite: position {raw[k, :3].tolist()}, "
+                         f"orientation {raw[k, 3:].tolist()}")
     qx, qy, qz, qw = raw[:, 3:].T
     norm = np.sqrt(qx * qx + qy * qy + qz * qz + qw * qw)
     if (norm < 1e-6).any():
@@ -87,10 +88,12 @@ class GoalInputs:
     """Subscribes ``/goal_pose`` and ``/plan``, places them in the odometry frame for ``session``, and
     publishes the carrot (``~/carrot``) and the pruned path (``~/pruned_plan``) for RViz.
 
-    ``lock`` guards ``session``; every method takes it itself: call them without holding it.
+    ``lock`` guards ``session``; every method takes it when it touches the session (so a plain Lock must
+    not be held by the caller; a re-entrant one may be). ``before_tick``/``after_tick`` run on the
+    planning thread, the subscriptions on the executor's.
     """
 
-    def __init__(self, node: Any, session: PlannerSession, lock: threading.Lock, goal_qos: Any,
+    def __init__(self, node: Any, session: PlannerSession, lock: Any, goal_qos: Any,
                  path_qos: Any) -> None:
         self._node, self._session, self._lock = node, session, lock
         self._log = node.get_logger()

@@ -157,6 +157,7 @@ class ModelSlot:
             self._swap(job.policy)
             return
         self._refuse(job)
-        revert = [Parameter(k, value=job.previous[k]) for k in MODEL_KEYS if job.previous.get(k, values[k]) != values[k]]
+        revert = [Parameter(k, value=job.previous[k]) for k in MODEL_KEYS
+                  if job.previous.get(k, values[k]) != values[k]]
         if revert:
             self._params.node.set_parameters_atomically(revert)

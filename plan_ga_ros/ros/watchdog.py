@@ -42,6 +42,8 @@ class Watchdog:
         self._wake = threading.Event()
         self._stopping = False
         self._thread = threading.Thread(target=self._loop, name="watchdog", daemon=True)
+
+    def start(self) -> None:
         self._thread.start()
 
     def watch(self) -> Tick:

@@ -208,6 +208,11 @@ class BagReader:
         self.path = Path(path)
         if not self.path.exists():
             raise BagError(f"{self.path} does not exist")
+        if self.path.is_dir() and not (self.path / "metadata.yaml").is_file():
+            raise BagError(f"{self.path} is not a rosbag2: a bag directory holds a metadata.yaml")
+        if self.path.is_file() and self.path.suffix not in (".mcap", ".db3"):
+            raise BagError(f"{self.path} is not a rosbag2: give a bag directory (with metadata.yaml), or an .mcap "
+                           "or .db3 file")
         try:
             self._reader = Reader(self.path)
             self._reader.open()

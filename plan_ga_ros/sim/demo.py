@@ -26,6 +26,7 @@ import numpy as np
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 PLANNER = "plan_ga_planner"
+MONITOR = "plan_ga_demo_monitor"  # the demo's recorder: episodes start once it listens too
 DIAG_PERIOD = 0.25  # s: the planner's diagnostics_period in the demo, fine enough to place the fallback
 
 # Recorded topics: name → (rosbag2 type, subscription durability is transient_local).
@@ -39,6 +40,7 @@ RECORDED: dict[str, tuple[str, bool]] = {
     f"/{PLANNER}/local_plan": ("nav_msgs/msg/Path", False),
     f"/{PLANNER}/carrot": ("geometry_msgs/msg/PoseStamped", False),
     f"/{PLANNER}/pruned_plan": ("nav_msgs/msg/Path", False),
+    f"/{PLANNER}/status": ("std_msgs/msg/String", True),
     "/diagnostics": ("diagnostic_msgs/msg/DiagnosticArray", False),
     "/plan_ga_sim/episode_result": ("std_msgs/msg/String", True),
 }
@@ -90,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     sim_cmd = [sys.executable, "-m", "plan_ga_ros.sim.sim_node", "--ros-args", "-p", f"episodes:={args.episodes}",
                "-p", f"route_episodes:={args.routes}", "-p", f"seed:={args.seed}", "-p",
                f"route_seed:={args.route_seed}", "-p", f"episode_timeout:={args.episode_timeout}",
-               "-p", f"follow_path:={'false' if args.goal_only else 'true'}", "-p", f"wait_for_subscriber:={PLANNER}"]
+               "-p", f"follow_path:={'false' if args.goal_only else 'true'}",
+               "-p", f"wait_for_subscriber:={PLANNER},{MONITOR}"]
     planner_cmd = [sys.executable, "-m", "plan_ga_ros.ros.planner_node", "--ros-args", "--params-file",
                    share_file("config", "planner.yaml"), "-p", f"planning_frequency:={args.frequency}",
                    "-p", f"diagnostics_period:={DIAG_PERIOD}"]
@@ -125,12 +128,11 @@ def main(argv: list[str] | None = None) -> int:
                                               indent=1))
     written = [out / "demo.json"]
     if results:
-        try:
-            _draw(results, out / "demo.png")
+        problem = draw_picture(results, out / "demo.png")
+        if problem:
+            print(f"\n{problem}", file=sys.stderr)
+        else:
             written.insert(0, out / "demo.png")
-        except ImportError:
-            print("\ndemo.png not drawn: matplotlib is not installed (it is a demo and training dependency: "
-                  "pip install matplotlib)", file=sys.stderr)
     if run.bag_counts:
         written.append(bag_path)
         topics = ", ".join(f"{t} {n}" for t, n in run.bag_counts.items())
@@ -154,6 +156,7 @@ class Run:
     odom: list[tuple[float, float, float]] = field(default_factory=list)
     carrots: list[tuple[float, float, float]] = field(default_factory=list)
     diag: list[tuple[float, dict[str, str]]] = field(default_factory=list)
+    status: list[tuple[float, str]] = field(default_factory=list)  # (receive time, planner in use or '')
     stats: dict[str, float] = field(default_factory=dict)
     planner_failed: bool = False
     bag_counts: dict[str, int] = field(default_factory=dict)
@@ -161,7 +164,7 @@ class Run:
     def episodes(self) -> list[dict]:
         """Results with each episode's trace split into network and fallback stretches and its carrots."""
         out = []
-        fallback_times = _fallback_times(self.diag)
+        fallback_times = _fallback_times(self.status, self.diag)
         odom = np.array(self.odom).reshape(-1, 3)
         carrots = np.array(self.carrots).reshape(-1, 3)
         for k, r in enumerate(self.results):
@@ -183,8 +186,13 @@ class Run:
         return out
 
 
-def _fallback_times(diag: list[tuple[float, dict[str, str]]]) -> list[tuple[float, float]]:
-    """Intervals (receive times) in which the fallback planned: its tick counter grew, or it was in use."""
+def _fallback_times(status: list[tuple[float, str]], diag: list[tuple[float, dict[str, str]]]
+                    ) -> list[tuple[float, float]]:
+    """Intervals (receive times) in which the GA fallback drove: from each ``~/status`` change to the GA
+    until the next change; without status messages, from the diagnostics' fallback tick counter."""
+    if status:
+        ends = [t for t, _ in status[1:]] + [np.inf]
+        return [(t, end) for (t, planner), end in zip(status, ends) if planner == "ga"]
     out = []
     for (t0, d0), (t1, d1) in zip(diag[:-1], diag[1:]):
         try:
@@ -205,7 +213,7 @@ def _monitor(args: argparse.Namespace, total: int, planner: subprocess.Popen, si
 
     run = Run()
     rclpy.init()
-    node = Node("plan_ga_demo_monitor")
+    node = Node(MONITOR)
     diag: dict[str, str] = {}
     samples: list[dict[str, float]] = []
 
@@ -241,6 +249,11 @@ def _monitor(args: argparse.Namespace, total: int, planner: subprocess.Popen, si
         elif topic == f"/{PLANNER}/carrot":
             m = bag.deserialize(data, msgtype)
             run.carrots.append((now(), m.pose.position.x, m.pose.position.y))
+        elif topic == f"/{PLANNER}/status":
+            try:
+                run.status.append((now(), str(json.loads(bag.deserialize(data, msgtype).data).get("planner", ""))))
+            except (ValueError, AttributeError):
+                pass
         elif topic == "/diagnostics":
             on_diag(bag.deserialize(data, msgtype))
         elif topic == "/plan_ga_sim/episode_result":
@@ -310,9 +323,20 @@ def _table(results: list[dict], s: dict) -> str:
                  f"mean time to goal {t}, min clearance {clear}, GA fallback drove {s['fallback_share']:.0%}")
     if "planner_achieved_rate_hz" in s:
         inference = f", inference p50 {s['planner_inference_ms_p50']:.3f} ms" if "planner_inference_ms_p50" in s else ""
-        lines.append(f"planner: {s['planner_achieved_rate_hz']:.1f} Hz, tick p50 {s.get('planner_total_ms_p50', 0):.2f} "
-                     f"ms, p99 {s.get('planner_total_ms_p99', 0):.2f} ms{inference}")
+        lines.append(f"planner: {s['planner_achieved_rate_hz']:.1f} Hz, tick p50 {s.get('planner_total_ms_p50', 0):.2f}"
+                     f" ms, p99 {s.get('planner_total_ms_p99', 0):.2f} ms{inference}")
     return "\n".join(lines)
+
+
+def draw_picture(results: list[dict], path: Path) -> str | None:
+    """Draw demo.png; None when done, else why not (matplotlib is a demo and training dependency, not the node's)."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return (f"{path.name} not drawn: matplotlib is not installed (a demo and training dependency, not the "
+                "node's: pip install matplotlib)")
+    _draw(results, path)
+    return None
 
 
 def _draw(results: list[dict], path: Path) -> None:
@@ -370,7 +394,7 @@ def _draw(results: list[dict], path: Path) -> None:
     fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
     fig.suptitle("plan_ga_ros demo: inflated costmaps, the global path, the driven path (green = reached),\n"
                  "where the GA fallback drove, the model's goal (carrot) each tick, start ● goal ★", fontsize=9)
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    fig.tight_layout(rect=(0, 0.45 / fig.get_figheight(), 1, 1))
     fig.savefig(path, dpi=80)
     plt.close(fig)
 

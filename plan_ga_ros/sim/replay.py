@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -55,6 +56,7 @@ class Summary:
     clock_offset_s: float = 0.0
     compared: int = 0
     delta: dict[str, dict[str, float]] = field(default_factory=dict)
+    plot_problem: str | None = None
 
     @property
     def rejected_share(self) -> float:
@@ -86,6 +88,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--local-plan-topic", default="/plan_ga_planner/local_plan",
                    help="the recorded planner's local plan: its stamps give the phase of its ticks")
     p.add_argument("--summary-json", default="", help="also write the summary here as JSON")
+    p.add_argument("--plot", default="", help="also draw the run here (PNG; needs matplotlib): the robot's path, "
+                   "the replayed local plans, recorded and replayed commands over time")
     return p.parse_args(argv)
 
 
@@ -230,29 +234,35 @@ def _tick_phase(reader: BagReader, present: dict[str, str], offset: float, cmd_t
 
 # ---------------------------------------------------------------------- the replay
 class Feeder:
-    """Hands recorded messages to a session exactly as the node's callbacks do."""
+    """Hands recorded messages to a session as the node's callbacks do (``ros/planner_node.py``,
+    ``ros/goals.py``): header stamps for costmap and odometry, the receive time for goals and paths."""
 
-    def __init__(self, session, max_cells: int) -> None:
+    def __init__(self, session: Any, max_cells: int) -> None:
         self.session, self.max_cells = session, max_cells
 
-    def feed(self, role: str, msg: Any) -> None:
+    def feed(self, role: str, msg: Any, received: float) -> None:
+        from .. import tensors
         from ..ros import conversions as conv
+        from ..ros.goals import poses_from_path
 
         s = self.session
-        stamp = conv.stamp_to_sec(msg.header.stamp)
         try:
             if role == "costmap":
-                s.set_costmap(conv.grid_from_msg(msg, self.max_cells), stamp)
+                grid = tensors.pool_grid(conv.grid_from_msg(msg, self.max_cells), s.spec.resolution)
+                s.set_costmap(grid, conv.stamp_to_sec(msg.header.stamp))
             elif role == "odom":
                 pose, vel = conv.odometry_from_msg(msg)
-                s.set_odometry(pose, vel, stamp, msg.header.frame_id)
+                s.set_odometry(pose, vel, conv.stamp_to_sec(msg.header.stamp), msg.header.frame_id)
             elif role == "goal":
-                s.set_goal(conv.goal_from_msg(msg), stamp, msg.header.frame_id)
+                s.set_goal(conv.pose_from_msg(msg.pose), received, msg.header.frame_id)
             elif role == "path":
-                poses = np.array([conv.pose_from_msg(p.pose) for p in msg.poses]).reshape(-1, 3)
-                s.set_path(poses, stamp, msg.header.frame_id)
+                frame = msg.header.frame_id or msg.poses[0].header.frame_id
+                s.set_path(poses_from_path(msg), received, frame)
         except ValueError as exc:
-            s.reject({"odom": "odometry"}.get(role, role), f"{role} rejected: {exc}")
+            if role in ("goal", "path"):
+                s.reject(role, f"{role} rejected: {exc}")
+            else:
+                s.reject("odometry" if role == "odom" else role, str(exc))
 
 
 def _outputs(d: Any, t_ns: int, header_t: float, frame: str, dt: float, path_buffer: Any
@@ -320,6 +330,7 @@ def replay(args: argparse.Namespace) -> Summary:
         replayed: list[tuple[float, np.ndarray]] = []
         path_buffer = conv.PathBuffer()
         next_tick: float | None = None
+        trace = Trace()
 
         def tick(t: float) -> None:
             d = session.tick(t + offset)
@@ -332,6 +343,9 @@ def replay(args: argparse.Namespace) -> Summary:
                 summary.network_ticks += 1
                 summary.rejected += not d.network_ok
             replayed.append((t, d.command.copy()))
+            trace.ticks.append((t, d.planner if d.executing else ""))
+            if d.executing and d.path is not None and (not trace.plans or t - trace.plans[-1][0] >= 1.0):
+                trace.plans.append((t, d.path[:, :2].copy()))
             outputs.extend(_outputs(d, int(round(t * 1e9)), t + offset, frame, policy.spec.dt, path_buffer))
 
         for topic, t_ns, data in reader.messages(list(inputs)):
@@ -342,12 +356,18 @@ def replay(args: argparse.Namespace) -> Summary:
             while next_tick < t:  # ticks due before this message arrived
                 tick(next_tick)
                 next_tick += period
-            feeder.feed(inputs[topic], deserialize(data, types[topic]))
+            msg = deserialize(data, types[topic])
+            feeder.feed(inputs[topic], msg, t + offset)
+            trace.add(inputs[topic], t, msg)
         if next_tick is not None:
             tick(next_tick)
 
         summary.compared, summary.delta = _compare(cmd_times, cmds, replayed, period)
         _write(reader, args.out, outputs, summary)
+    if args.plot:
+        trace.recorded = (cmd_times, cmds)
+        trace.replayed = (np.array([t for t, _ in replayed]), np.array([c for _, c in replayed]).reshape(-1, 3))
+        summary.plot_problem = draw(trace, summary, Path(args.plot))
     return summary
 
 
@@ -368,6 +388,15 @@ def _compare(cmd_times: np.ndarray, cmds: np.ndarray, replayed: list[tuple[float
 
 
 def _write(reader: BagReader, out: str, outputs: list[tuple[int, str, bytes]], summary: Summary) -> None:
+    """OUT: the input bag's messages and the replay's, in time order (nothing is left half-written)."""
+    try:
+        _write_bag(reader, out, outputs, summary)
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _write_bag(reader: BagReader, out: str, outputs: list[tuple[int, str, bytes]], summary: Summary) -> None:
     with BagWriter(out) as writer:
         for topic, info in reader.topics.items():
             writer.add(topic, info.msgtype, info.offered_qos, info.msgdef, info.digest)
@@ -399,6 +428,78 @@ def format_summary(s: Summary) -> str:
     return "\n".join(lines)
 
 
+@dataclass
+class Trace:
+    """What the picture shows: the robot's odometry, the path, sampled replayed plans, per-tick planners."""
+
+    odom: list[tuple[float, float, float]] = field(default_factory=list)
+    paths: list[np.ndarray] = field(default_factory=list)
+    plans: list[tuple[float, np.ndarray]] = field(default_factory=list)
+    ticks: list[tuple[float, str]] = field(default_factory=list)
+    recorded: tuple[np.ndarray, np.ndarray] | None = None
+    replayed: tuple[np.ndarray, np.ndarray] | None = None
+
+    def add(self, role: str, t: float, msg: Any) -> None:
+        if role == "odom":
+            p = msg.pose.pose.position
+            self.odom.append((t, p.x, p.y))
+        elif role == "path" and msg.poses:
+            self.paths.append(np.array([(q.pose.position.x, q.pose.position.y) for q in msg.poses]))
+        elif role == "goal":
+            self.paths.append(np.array([[msg.pose.position.x, msg.pose.position.y]]))
+
+
+def draw(trace: Trace, summary: Summary, path: Path) -> str | None:
+    """The replayed run as a picture; None when drawn, else why not."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return f"{path} not drawn: matplotlib is not installed (pip install matplotlib)"
+    fig = plt.figure(figsize=(12, 6))
+    grid = fig.add_gridspec(2, 2, width_ratios=(1, 1.5))
+    ax = fig.add_subplot(grid[:, 0])
+    odom = np.array(trace.odom).reshape(-1, 3)
+    for k, p in enumerate(trace.paths):
+        ax.plot(p[:, 0], p[:, 1], "--" if len(p) > 1 else "*", color="tab:blue", lw=1, ms=10,
+                label="goal / global path" if k == 0 else None)
+    for k, (_, plan) in enumerate(trace.plans):
+        ax.plot(plan[:, 0], plan[:, 1], color="tab:orange", lw=0.8, alpha=0.7, label="replayed local plan (1 Hz)"
+                if k == 0 else None)
+    ax.plot(odom[:, 1], odom[:, 2], color="k", lw=1.5, label="recorded odometry")
+    ax.set_aspect("equal")
+    ax.set_xlabel("x (m)")
+    ax.set_ylabel("y (m)")
+    ax.legend(fontsize=8, loc="best")
+    t0 = odom[0, 0] if len(odom) else 0.0
+    ticks = np.array([t for t, _ in trace.ticks])
+    ga = np.array([planner == "ga" for _, planner in trace.ticks])
+    for row, (k, name, unit) in enumerate(((0, "v_x", "m/s"), (2, "ω", "rad/s"))):
+        a = fig.add_subplot(grid[row, 1])
+        if trace.recorded is not None and len(trace.recorded[0]):
+            a.plot(trace.recorded[0] - t0, trace.recorded[1][:, k], color="k", lw=1.2, label="recorded /cmd_vel")
+        if trace.replayed is not None and len(trace.replayed[0]):
+            a.plot(trace.replayed[0] - t0, trace.replayed[1][:, k], "--", color="tab:red", lw=1.2,
+                   label="replayed")
+        if ga.any():
+            a.fill_between(ticks - t0, 0, 1, where=ga, transform=a.get_xaxis_transform(), color="tab:purple",
+                           alpha=0.15, step="mid", label="replay planned with the GA")
+        a.set_ylabel(f"{name} ({unit})")
+        if row == 1:
+            a.set_xlabel("time since the first odometry (s)")
+        a.legend(fontsize=8, loc="upper right")
+    v = summary.delta.get("v_x")
+    note = f": median |Δv_x| {v['median']:.4f} m/s, mean {v['mean']:.4f} m/s over {summary.compared} commands" \
+        if v else ""
+    fig.suptitle(f"plan_ga_replay of {Path(summary.bag).name}{note}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
@@ -410,6 +511,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("plan_ga_replay: interrupted", file=sys.stderr)
         return 130
     print(format_summary(summary))
+    if args.plot:
+        print(summary.plot_problem or f"wrote {args.plot}", file=sys.stderr if summary.plot_problem else sys.stdout)
     if args.summary_json:
         Path(args.summary_json).write_text(json.dumps(summary.to_dict(), indent=1))
     return 0

@@ -44,7 +44,9 @@ class SimNode(Node):
         self.first_seed = p("seed", 100_000).value
         self.route_seed = p("route_seed", -1).value  # first long-route seed; -1 = ``seed``
         self.follow_path = p("follow_path", True).value
-        self.wait_for = p("wait_for_subscriber", "").value  # node name; '' = any subscriber
+        # Node names (comma-separated) that must subscribe to the goal or path topic before an episode
+        # starts; '' = any subscriber.
+        self.wait_for = {n.strip() for n in p("wait_for_subscriber", "").value.split(",") if n.strip()}
         self.physics_rate = p("physics_rate", 50.0).value
         self.costmap_rate = p("costmap_rate", 5.0).value
         self.costmap_size = p("costmap_size", 6.0).value
@@ -125,6 +127,8 @@ class SimNode(Node):
             "route": route[::4, :2].round(3).tolist(), "start": self.trace[0].tolist(), "goal": self.goal.tolist(),
         }
         self.result_pub.publish(String(data=json.dumps(result)))
+        self.get_logger().info(f"episode {self.episode + 1}/{self.total}: {outcome} in {result['time']:.1f} s, "
+                               f"driven {result['path_length']:.1f} m")
         self.robot.velocity = np.zeros(3)  # the next episode starts at rest
         self._next_episode()
 
@@ -138,7 +142,7 @@ class SimNode(Node):
         topic = "/plan" if self.follow_path and self.route is not None else "/goal_pose"
         if not self.wait_for:
             return self.count_subscribers(topic) > 0
-        return any(info.node_name == self.wait_for for info in self.get_subscriptions_info_by_topic(topic))
+        return self.wait_for <= {info.node_name for info in self.get_subscriptions_info_by_topic(topic)}
 
     def _step(self) -> None:
         dt = 1.0 / self.physics_rate

@@ -11,6 +11,7 @@ their content; job functions open them through ``local_path``. A job that fails 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import multiprocessing as mp
 import traceback
@@ -44,9 +45,12 @@ def local_path(path: str) -> str:
     return _STAGED.get(path, path)
 
 
+@functools.lru_cache(maxsize=1)
 def code_fingerprint() -> str:
     """What an episode depends on besides its job: this code (plan_ga_ros, plan_ga_training) and the
-    numeric libraries' versions. Dask workers must match the caller's, or the same seeds could make other data."""
+    numeric libraries' versions. Dask workers must match the caller's, or the same seeds could make other data.
+    Taken once per process (near when it imported the code), so editing the checkout during a run refuses
+    only workers started after the edit."""
     import platform
     from importlib import metadata
 
