@@ -10,7 +10,7 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 export ROS_DOMAIN_ID ?= $(shell $(PYTHON) -c 'import os; print(os.getpid() % 90 + 10)')
 export RMW_IMPLEMENTATION ?= rmw_fastrtps_cpp
 
-.PHONY: install test lint demo train bench bench-quick params clean
+.PHONY: install test test-unit lint demo train bench bench-quick params clean
 
 install: $(STAMP)
 
@@ -23,6 +23,9 @@ $(STAMP): $(REQS) setup.py training/pyproject.toml
 test: install
 	$(BIN)/ruff check plan_ga_ros training bench test launch scripts
 	$(BIN)/python -m pytest -p no:cacheprovider test training/tests
+
+test-unit: install  # the pure tests only (no DDS, no subprocesses): seconds
+	$(BIN)/python -m pytest -p no:cacheprovider -m unit test training/tests
 
 lint: install
 	$(BIN)/ruff check plan_ga_ros training bench test launch scripts

@@ -108,11 +108,11 @@ def estimate_acceleration(
     t, v = times[recent], velocities[recent]
     if t.size < 2:
         t, v = times[-2:], velocities[-2:]
-    tc = t - t.mean()
-    denom = float(np.dot(tc, tc))
-    if denom <= 0.0:
-        return np.zeros(3)
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"):  # huge finite values overflow: refused below
+        tc = t - t.mean()
+        denom = float(np.dot(tc, tc))
+        if denom <= 0.0:
+            return np.zeros(3)
         slope = tc @ (v - v.mean(axis=0)) / denom
     if not np.isfinite(slope).all():
         raise ValueError("odometry times or velocities out of range")
@@ -142,20 +142,21 @@ def followed_twists(velocity: np.ndarray, controls: np.ndarray, limits: Limits, 
     controls = np.asarray(controls, dtype=np.float64)
     acc = _rates(limits)
     step = acc * dt
-    steps = np.moveaxis(controls, -2, 0)  # [T, ..., 3]: one fast slice per step
-    starts = np.empty_like(steps)
-    v = np.broadcast_to(np.asarray(velocity, dtype=np.float64), steps.shape[1:])
-    for k in range(len(steps)):  # each step starts where the last one ended
-        starts[k] = v
-        v = np.minimum(np.maximum(steps[k], v - step), v + step)
-    starts = np.moveaxis(starts, 0, -2)
+    flat = controls.reshape(-1, *controls.shape[-2:])  # [B, T, 3]
+    starts = np.empty_like(flat)
+    v = np.broadcast_to(np.asarray(velocity, dtype=np.float64), controls.shape[:-2] + (3,)).reshape(-1, 3)
+    for k in range(flat.shape[1]):  # each step starts where the last one ended
+        starts[:, k] = v
+        v = np.minimum(np.maximum(flat[:, k], v - step), v + step)
+    starts = starts.reshape(controls.shape)
     # Mean velocity over each substep of a ramp at the acceleration limit that stops at the command:
     # the integral of min(a·t, |Δv|) is a·t²/2 up to t* = |Δv|/a, then |Δv|·t - |Δv|²/(2a).
     t = np.arange(substeps + 1.0)[:, None] * (dt / substeps)  # [m+1, 1]
     delta = (controls - starts)[..., None, :]  # [..., T, 1, 3]
     gap = np.abs(delta)
-    ramp = np.where(acc * t <= gap, 0.5 * acc * t * t, gap * t - gap * gap / (2.0 * acc))  # [..., T, m+1, 3]
-    sub = starts[..., None, :] + np.sign(delta) * np.diff(ramp, axis=-2) * (substeps / dt)
+    with np.errstate(over="ignore", invalid="ignore"):  # absurd controls give non-finite twists, refused later
+        ramp = np.where(acc * t <= gap, 0.5 * acc * t * t, gap * t - gap * gap / (2.0 * acc))  # [..., T, m+1, 3]
+        sub = starts[..., None, :] + np.sign(delta) * np.diff(ramp, axis=-2) * (substeps / dt)
     return sub.reshape(*controls.shape[:-2], controls.shape[-2] * substeps, 3)
 
 

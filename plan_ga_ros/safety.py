@@ -207,6 +207,8 @@ class Followed:
         """[..., 2] index of the first colliding step (1-based) within ``steps`` steps, 0 if none."""
         m = self.substeps
         within = self.hits[..., : steps * m]
+        if within.shape[-1] == 0:
+            return np.zeros(within.shape[:-1], dtype=np.intp)
         return np.where(within.any(-1), within.argmax(-1) // m + 1, 0)
 
 
@@ -244,10 +246,9 @@ def validate_plan(
     limits: Limits | None = None,
     hold: int = 1,
 ) -> PlanCheck:
-    """Reject non-finite plans and plans that collide within ``lookahead_time`` as the base follows them
-    from ``velocity`` (default: at rest) at the acceleration ``limits`` (default: the model's), or whose
-    braking after ``hold`` steps of the first command collides (see ``follow``, ``trajectory_collisions``).
-    """
+    """Reject non-finite plans, plans beyond the velocity ``limits`` (default: the model's), and plans
+    that collide within ``lookahead_time`` as the base follows them from ``velocity`` (default: at rest)
+    at the acceleration limits, or braking after ``hold`` steps of their first command (``follow``)."""
     controls = np.asarray(controls, dtype=np.float64)
     if controls.shape != (spec.steps, 3):
         return PlanCheck(False, f"plan has shape {controls.shape}, expected ({spec.steps}, 3)",
@@ -256,9 +257,14 @@ def validate_plan(
     if not (np.isfinite(controls).all() and np.isfinite(velocity).all()):
         return PlanCheck(False, "plan contains non-finite values", np.zeros((spec.steps + 1, 3)))
     steps = lookahead_steps(lookahead_time, spec)
-    followed = follow(controls, window, velocity, spec, radius, spec.limits if limits is None else limits, hold,
-                      steps)
+    limits = spec.limits if limits is None else limits
+    low, high = np.subtract(limits.velocity_low, 1e-9), np.add(limits.velocity_high, 1e-9)
+    if np.any(controls < low) or np.any(controls > high):
+        return PlanCheck(False, "plan exceeds the velocity limits", np.zeros((spec.steps + 1, 3)))
+    followed = follow(controls, window, velocity, spec, radius, limits, hold, steps)
     rel = followed.step_poses
+    if not np.isfinite(followed.poses).all():  # finite but absurd controls (validate_plan does not clip)
+        return PlanCheck(False, "plan rollout is not finite", np.zeros((spec.steps + 1, 3)))
     plan_hit, brake_hit = followed.first_hit(steps)
     if plan_hit:
         return PlanCheck(False, f"plan collides at step {plan_hit} (t={plan_hit * spec.dt:.1f} s)", rel)

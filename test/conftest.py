@@ -17,6 +17,16 @@ if os.environ.get("CI"):
     settings.load_profile("ci")
 
 from plan_ga_ros.contract import ModelSpec  # noqa: E402
+from pytest_markers import mark_items, register  # noqa: E402
+
+
+def pytest_configure(config):
+    register(config)
+
+
+def pytest_collection_modifyitems(config, items):
+    """unit / dds / slow markers for every test (see pytest_markers.py): ``pytest -m unit``."""
+    mark_items(items)
 
 
 @pytest.fixture

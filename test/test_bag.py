@@ -285,8 +285,10 @@ def test_replay_plans_on_a_recorded_robot(tmp_path, models, capsys):
     ticking at the planning rate in recorded time; --rate changes the rate."""
     path = robot_at_rest_bag(tmp_path / "in", seconds=3.0)
     code, out, err = run_replay(capsys, "--bag", str(path), "--out", str(tmp_path / "out"), "--model",
-                                models.go_to_goal, "--summary-json", str(tmp_path / "s.json"))
+                                models.go_to_goal, "--summary-json", str(tmp_path / "s.json"), "--plot",
+                                str(tmp_path / "replay.png"))
     assert code == 0, err
+    assert (tmp_path / "replay.png").stat().st_size > 10_000 and f"wrote {tmp_path / 'replay.png'}" in out
     s = json.loads((tmp_path / "s.json").read_text())
     assert abs(s["ticks"] - 20 * 2.98) <= 2
     assert s["executing_ticks"] >= s["ticks"] - 5 and s["planners"] == {"onnx": s["executing_ticks"]}

@@ -14,8 +14,14 @@ from hypothesis import strategies as st
 
 from plan_ga_ros import safety
 from plan_ga_ros.contract import Limits, ModelSpec
-from plan_ga_ros.kinematics import (clip_controls, compose, estimate_acceleration, followed_rollout, limit_change,
-                                    rollout)
+from plan_ga_ros.kinematics import (
+    clip_controls,
+    compose,
+    estimate_acceleration,
+    followed_rollout,
+    limit_change,
+    rollout,
+)
 from plan_ga_ros.planner import PlannerConfig, make_safe
 from plan_ga_ros.safety import collisions, goal_reached, validate_plan
 from plan_ga_ros.sim.world import RobotSim, make_world

@@ -468,7 +468,9 @@ def draw(trace: Trace, summary: Summary, path: Path) -> str | None:
     for k, (_, plan) in enumerate(trace.plans):
         ax.plot(plan[:, 0], plan[:, 1], color="tab:orange", lw=0.8, alpha=0.7, label="replayed local plan (1 Hz)"
                 if k == 0 else None)
-    ax.plot(odom[:, 1], odom[:, 2], color="k", lw=1.5, label="recorded odometry")
+    jumps = np.flatnonzero(np.hypot(*np.diff(odom[:, 1:], axis=0).T) > 0.5) + 1  # a new episode, a reset
+    xy = np.insert(odom[:, 1:], jumps, np.nan, axis=0)
+    ax.plot(xy[:, 0], xy[:, 1], color="k", lw=1.5, label="recorded odometry")
     ax.set_aspect("equal")
     ax.set_xlabel("x (m)")
     ax.set_ylabel("y (m)")

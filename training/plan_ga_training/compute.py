@@ -72,8 +72,10 @@ def code_fingerprint() -> str:
 
 
 def describe(job: Any) -> str:
-    """A job's name in messages: its controller and seed when it has them."""
-    parts = [f"{name} {getattr(job, name)}" for name in ("controller", "seed") if hasattr(job, name)]
+    """A job's name in messages: its seed, and its controller and suite cell when it has them."""
+    names = ("controller", "family", "inflation", "rate", "seed")
+    parts = [f"{name} {getattr(job, name):g}" if isinstance(getattr(job, name), float) else
+             f"{name} {getattr(job, name)}" for name in names if hasattr(job, name)]
     return " ".join(parts) if parts else repr(job)[:200]
 
 
@@ -82,8 +84,10 @@ def run_guarded(fn: Callable[[Any], Any], job: Any) -> Any:
     try:
         return fn(job)
     except Exception as exc:  # noqa: BLE001 (every error of an episode is reported the same way)
-        raise JobError(f"{describe(job)} failed: {type(exc).__name__}: {exc}\n"
-                       f"worker traceback:\n{traceback.format_exc()}") from None
+        message = f"{describe(job)} failed: {type(exc).__name__}: {exc}\nworker traceback:\n{traceback.format_exc()}"
+        for original, copy in _STAGED.items():  # name the caller's file, not this worker's copy of it
+            message = message.replace(copy, original)
+        raise JobError(message) from None
 
 
 def failed(job: Any, exc: BaseException, desc: str) -> JobError:

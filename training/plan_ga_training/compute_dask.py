@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import hashlib
+import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -74,8 +75,9 @@ def client_for(scheduler: str, workers: int) -> Client:
         else:
             # No dashboard; the scheduler's plain HTTP routes (health, metrics) on a free loopback
             # port rather than 8787 (an empty host there would mean every interface).
+            # Workers' own error logs are silenced: a failed or lost episode reaches the caller as a JobError.
             cluster = LocalCluster(n_workers=max(workers, 1), threads_per_worker=1, processes=True,
-                                   host="127.0.0.1", dashboard_address=None,
+                                   host="127.0.0.1", dashboard_address=None, silence_logs=logging.CRITICAL,
                                    scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
             client = Client(cluster)
         _CLIENTS[key] = client

@@ -110,7 +110,8 @@ def run_job(job: SuiteJob) -> dict:
     spec, pcfg, network = driver(job.controller, cfg, job.model_path)
     goal = sc.path if sc.path is not None else sc.goal
     r = run_episode(sc.world, sc.start, goal, spec, pcfg, network, episode, cfg.ga, seed=job.seed)
-    out = {"key": job.key, "controller": job.controller, "family": job.family, "variant": sc.variant,
+    variant = sc.family if job.family == GENERATOR else sc.variant  # the generator's kind
+    out = {"key": job.key, "controller": job.controller, "family": job.family, "variant": variant,
            "inflation": job.inflation, "rate": job.rate, "seed": job.seed, "outcome": r.outcome,
            "success": r.success, "collision": r.collision, "timeout": r.timeout, "failed": r.failed,
            "time": r.time, "max_time": episode.max_time, "path_length": r.path_length,
@@ -144,8 +145,9 @@ def fingerprint(cfg: Config, suite: SuiteConfig, model_path: str) -> str:
     return h.hexdigest()
 
 
-def _resume(partial: Path, stamp: str) -> dict[str, dict]:
-    """Finished episodes of an interrupted run with the same fingerprint (else the file is set aside)."""
+def _resume(partial: Path, stamp: str, keep: bool = False) -> dict[str, dict]:
+    """Finished episodes of an interrupted run with the same fingerprint; a file of another model or config
+    is set aside (``.old``) to start afresh, or with ``keep`` refused (ConfigError)."""
     if not partial.exists():
         return {}
     lines = partial.read_text().splitlines()
@@ -154,6 +156,8 @@ def _resume(partial: Path, stamp: str) -> dict[str, dict]:
     except json.JSONDecodeError:
         head = {}
     if head.get("fingerprint") != stamp:
+        if keep:
+            raise ConfigError(f"{partial} was made with another model or world/episode/GA config than this one")
         partial.rename(partial.with_suffix(".old"))
         return {}
     done = {}
@@ -182,7 +186,7 @@ def run_suite(cfg: Config, suite: SuiteConfig, model_path: str, json_out: Path, 
     stamp = fingerprint(cfg, suite, model_path)
     json_out.parent.mkdir(parents=True, exist_ok=True)
     partial = json_out.with_name(json_out.name + ".jobs.jsonl")
-    done = _resume(partial, stamp)
+    done = _resume(partial, stamp, keep=not run)
     todo = [j for j in jobs if j.key not in done] if run else []
     t0 = time.time()
     if not partial.exists():
@@ -433,6 +437,9 @@ def markdown(report: dict, png: Path | None, md_path: Path) -> str:
                      f"{fmt(s['fallback_share'], '.0%')} |")
     if png is not None:
         lines += ["", f"![success per cell]({os.path.relpath(png, md_path.parent)})"]
+        if worlds_path(png).exists():
+            lines += ["", "One world of each family and the hand-made scenes (start: green, goal: red star):", "",
+                      f"![worlds]({os.path.relpath(worlds_path(png), md_path.parent)})"]
     lines += ["", "## Success per cell", "",
               "| family | inflation | rate | " + " | ".join(ctrls) + (" | ONNX / GA" if {"onnx", "ga"} <= set(ctrls)
                                                                       else "") + " | ONNX collisions |",
@@ -463,9 +470,55 @@ def markdown(report: dict, png: Path | None, md_path: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_outputs(report: dict, json_out: Path, png: Path | None, md: Path | None, card: Path | None) -> None:
+def worlds_path(png: Path) -> Path:
+    return png.with_name(png.stem + "_worlds.png")
+
+
+def worlds_picture(report: dict, cfg: Config, path: Path) -> None:
+    """One world of each family (the suite's first seed, the first inflation radius) and every scene, with
+    the start, the goal and the grid route."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    suite = report["suite"]
+    world_cfg = replace(cfg.world, inflation_radius=float(suite["inflation_radii"][0]))
+    names = list(suite["families"]) + [SCENE_PREFIX + s for s in suite["scenes"]]
+    cols = min(4, len(names))
+    rows = int(np.ceil(len(names) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.0 * cols, 3.0 * rows), squeeze=False)
+    for ax, name in zip(axes.ravel(), names):
+        job = SuiteJob("ga", name, world_cfg.inflation_radius, 20.0, suite["seed_base"], replace(cfg, world=world_cfg),
+                       "")
+        sc = scenario(job)
+        w = sc.world
+        ax.imshow(w.costs, origin="lower", cmap="Greys", vmin=0, vmax=100,
+                  extent=[0, w.costs.shape[1] * w.resolution, 0, w.costs.shape[0] * w.resolution])
+        if sc.route is not None:
+            ax.plot(sc.route[:, 0], sc.route[:, 1], "b-" if sc.path is not None else "b:", lw=1)
+        ax.plot(*sc.start[:2], "go", ms=5)
+        ax.arrow(*sc.start[:2], 0.4 * np.cos(sc.start[2]), 0.4 * np.sin(sc.start[2]), color="g", width=0.04)
+        ax.plot(*sc.goal[:2], "r*", ms=9)
+        variant = sc.family if name == GENERATOR else sc.variant
+        ax.set_title(name.removeprefix(SCENE_PREFIX) + (f" ({variant})" if variant else ""), fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in axes.ravel()[len(names):]:
+        ax.axis("off")
+    fig.suptitle("solid blue: the global path the goal is fed along; dotted: the route a single goal leaves to "
+                 "the local planner", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=70)
+    plt.close(fig)
+
+
+def write_outputs(report: dict, json_out: Path, png: Path | None, md: Path | None, card: Path | None,
+                  cfg: Config | None = None) -> None:
     if png is not None:
         heatmap(report, png)
+        if cfg is not None:
+            worlds_picture(report, cfg, worlds_path(png))
     if md is not None:
         md.parent.mkdir(parents=True, exist_ok=True)
         md.write_text(markdown(report, png, md))
@@ -523,7 +576,7 @@ def main(cfg: Config, args: argparse.Namespace) -> int:
           f"{len(suite.rates)} rates × {suite.episodes_per_cell} episodes + {len(suite.scenes)} scenes, "
           f"controllers {', '.join(controllers)}, seeds from {suite.seed_base}; results in {json_out}")
     report = run_suite(cfg, suite, args.model, json_out, args.workers, run=not args.report_only)
-    write_outputs(report, json_out, png, md, Path(args.card) if args.card else None)
+    write_outputs(report, json_out, png, md, Path(args.card) if args.card else None, cfg)
     print("\n".join(_criteria_lines(report["criteria"])))
     print(f"wrote {json_out}, {png}" + (f", {md}" if md else ""))
     return 0
