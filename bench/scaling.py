@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import REPO, save
+from common import REPO, machine, save
 
 from plan_ga_training import compute, dataset
 from plan_ga_training.config import Config, load_config
@@ -59,6 +59,7 @@ def main() -> None:
     episodes = args.episodes or (6 if args.quick else 24)
     max_time = 10.0 if args.quick else 20.0
     seeds = list(range(episodes))
+    load_before = os.getloadavg()[0]  # other work on the machine skews every figure: recorded with them
     runs: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="plan_ga_scaling_") as tmp:
         runs["local_1"] = episodes_per_s(config("local", 1, max_time), seeds, Path(tmp) / "l1", "1 local worker")
@@ -74,7 +75,8 @@ def main() -> None:
                     "local": marginal_task_ms(compute.ComputeConfig("local"), few, many)}
         compute_dask.close()
     one, two, dask = (runs[k]["episodes_per_s"] for k in ("local_1", "local_2", "dask_2"))
-    result = {"runs": runs, "episodes": episodes, "max_time_s": max_time, "cores": os.cpu_count(),
+    result = {"runs": runs, "episodes": episodes, "max_time_s": max_time, "cores": os.cpu_count(), "machine": machine(),
+              "load_average": [load_before, os.getloadavg()[0]],
               "efficiency_local_2": two / (2 * one), "efficiency_dask_2": dask / (2 * one),
               "dask_vs_local_2": dask / two, "dask_cluster_start_s": cluster_start_s,
               "marginal_task_ms": overhead,

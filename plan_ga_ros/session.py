@@ -446,8 +446,7 @@ class PlannerSession:
         goal = feed[GOAL_INPUT][0].astype(np.float64)
         velocity = feed[STATE_INPUT][0, 3:6].astype(np.float64)
         return self._ga.plan(feed[COSTMAP_INPUT][0, 0], velocity, goal, self.config.goal_clip_distance,
-                             xy_tolerance=self.config.xy_goal_tolerance,
-                             previous_command=self.last_command).reshape(1, -1)
+                             xy_tolerance=self.config.xy_goal_tolerance).reshape(1, -1)
 
     def ga_plan(self, feed: dict[str, np.ndarray], warm_start: bool = True) -> np.ndarray:
         """The GA's raw plan [steps*3] for a feed, called exactly as the fallback calls it (warm-started

@@ -16,8 +16,9 @@ settings.register_profile("ci", derandomize=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
 
-from plan_ga_ros.contract import ModelSpec  # noqa: E402
 from pytest_markers import mark_items, register  # noqa: E402
+
+from plan_ga_ros.contract import ModelSpec  # noqa: E402
 
 
 def pytest_configure(config):

@@ -35,12 +35,19 @@ def _source(func: object) -> str:
 
 
 def _code(item: pytest.Item) -> str:
-    """The test function's source and that of every fixture it uses (its own and inherited)."""
-    parts = [_source(getattr(item, "function", None))]
+    """The source of the test function, of the module's functions it calls, and of every fixture it
+    uses (the project's, not pytest's own)."""
+    function = getattr(item, "function", None)
+    funcs = [function]
+    module = getattr(item, "module", None)
+    for name in getattr(getattr(function, "__code__", None), "co_names", ()):  # helpers one call deep
+        obj = getattr(module, name, None)
+        if inspect.isfunction(obj) and obj.__module__ == getattr(module, "__name__", None):
+            funcs.append(obj)
     info = getattr(item, "_fixtureinfo", None)
     for defs in (info.name2fixturedefs.values() if info is not None else ()):
-        parts += [_source(d.func) for d in defs if not d.baseid == "" or d.argname == "harness_factory"]
-    return "\n".join(parts)
+        funcs += [d.func for d in defs if d.baseid]  # pytest's built-in fixtures have no base id
+    return "\n".join(_source(f) for f in funcs)
 
 
 def mark_items(items: list[pytest.Item]) -> None:

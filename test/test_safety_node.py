@@ -248,6 +248,10 @@ def test_11_hot_swap_loads_off_the_executor_and_planning_threads(harness_factory
     answered = time.monotonic() - t0
     assert res.successful, res.reason
     assert answered < 1.0, f"the request waited {answered:.2f} s"
+    [res] = h.set_params(xy_goal_tolerance=0.2)  # an unrelated change while it loads
+    assert res.successful, res.reason
+    [res] = h.set_params(model_path=models.forward)  # another model while it loads: later, please
+    assert not res.successful and "still loading" in res.reason
     assert h.wait_for(lambda: h.last_cmd() is not None and abs(h.last_cmd()[2] - 0.3) < 1e-3, 15), "never swapped"
     swapped = h.messages("cmd_vel")[-1].t
     assert swapped - t0 > 0.8, "the load was too quick to show anything"

@@ -93,6 +93,8 @@ class ModelSlot:
         self._pending = None
         if not self.needs_load(candidate):
             return None
+        if self._loading is not None and all(candidate[k] == self._loading.values[k] for k in MODEL_KEYS):
+            return None  # an unrelated change while this very model loads
         if self._loading is not None:
             return (f"model {self._loading.values['model_path'] or '<default>'} is still loading "
                     f"({time.monotonic() - self._loading.started:.1f} s); try again when it is done")

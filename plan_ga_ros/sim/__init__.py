@@ -1,1 +1,1 @@
-"""Simulator, simulator node and demo: not imported by the planner node."""
+"""Simulator, simulator node, demo, bag recording and replay: never imported by the planner node."""

@@ -53,6 +53,13 @@ class StageFile(WorkerPlugin):
             del compute._STAGED[self.path]
 
 
+class RestoreMalloc(WorkerPlugin):
+    """compute.restore_malloc in every worker process (the nanny set MALLOC_TRIM_THRESHOLD_ before spawning it)."""
+
+    def setup(self, worker: Any) -> None:
+        compute.restore_malloc()
+
+
 def client_for(scheduler: str, workers: int) -> Client:
     """The process's client: the scheduler's, or a local cluster of ``workers`` processes (made once)."""
     key = scheduler or "local"
@@ -80,6 +87,7 @@ def client_for(scheduler: str, workers: int) -> Client:
                                    host="127.0.0.1", dashboard_address=None, silence_logs=logging.CRITICAL,
                                    scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
             client = Client(cluster)
+        client.register_plugin(RestoreMalloc(), name="plan-ga-restore-malloc")
         _CLIENTS[key] = client
     return client
 

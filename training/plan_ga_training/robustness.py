@@ -441,14 +441,16 @@ def markdown(report: dict, png: Path | None, md_path: Path) -> str:
             lines += ["", "One world of each family and the hand-made scenes (start: green, goal: red star):", "",
                       f"![worlds]({os.path.relpath(worlds_path(png), md_path.parent)})"]
     lines += ["", "## Success per cell", "",
-              "| family | inflation | rate | " + " | ".join(ctrls) + (" | ONNX / GA" if {"onnx", "ga"} <= set(ctrls)
-                                                                      else "") + " | ONNX collisions |",
-              "|---|---|---|" + "---|" * (len(ctrls) + ({"onnx", "ga"} <= set(ctrls)) + 1)]
+              "| family | inflation | rate | episodes | " + " | ".join(ctrls)
+              + (" | ONNX / GA" if {"onnx", "ga"} <= set(ctrls) else "") + " | ONNX collisions |",
+              "|---|---|---|---|" + "---|" * (len(ctrls) + ({"onnx", "ga"} <= set(ctrls)) + 1)]
     cells = {(c["family"], c["inflation"], c["rate"], c["controller"]): c for c in report["cells"]}
     for f in suite["families"]:
         for i, hz in _columns(suite):
             got = [cells.get((f, i, hz, c)) for c in ctrls]
-            row = f"| {f} | {i:g} m | {hz:g} Hz | " + " | ".join(_pct(s["success_rate"]) if s else "—" for s in got)
+            n = max((s["episodes"] for s in got if s), default=0)
+            row = f"| {f} | {i:g} m | {hz:g} Hz | {n} | " + " | ".join(_pct(s["success_rate"]) if s else "—"
+                                                                     for s in got)
             if {"onnx", "ga"} <= set(ctrls):
                 o, g = cells.get((f, i, hz, "onnx")), cells.get((f, i, hz, "ga"))
                 ok = o and g and g["success_rate"]

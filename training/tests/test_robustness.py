@@ -67,8 +67,9 @@ def test_tiny_matrix_end_to_end_writes_json_table_picture_and_card_and_resumes(m
     png = (tmp_path / "r.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
     md = (tmp_path / "R.md").read_text()
-    assert "| door | 0.8 m | 20 Hz |" in md and "| box_ahead | 0.55 m | 20 Hz |" in md
+    assert "| door | 0.8 m | 20 Hz | 1 |" in md and "| box_ahead | 0.55 m | 20 Hz |" in md
     assert "![success per cell](r.png)" in md and "Partial run" not in md
+    assert "![worlds](r_worlds.png)" in md and (tmp_path / "r_worlds.png").stat().st_size > 5000
     card = (tmp_path / "card.md").read_text()
     assert card.startswith("## Robustness") and "| generator |" in card and "| **all** |" in card
     # Resume: nothing runs again, the results are the same.
