@@ -200,10 +200,11 @@ class PlannerSession:
     def set_costmap(self, grid: tensors.Grid, stamp: float) -> str | None:
         """Store a costmap (fine grids are max-pooled once here, so each tick's work is bounded)."""
         try:
+            stamp = float(stamp)
             if not np.isfinite(stamp):
                 raise ValueError(f"stamp {stamp} is not finite")
             grid = tensors.pool_grid(grid, self.spec.resolution)
-        except ValueError as exc:
+        except (ValueError, TypeError, ArithmeticError, AttributeError) as exc:  # garbage is refused, not raised
             self.reject("costmap", f"costmap rejected: {exc}")
             return str(exc)
         self._grid = (grid, float(stamp))
@@ -213,7 +214,10 @@ class PlannerSession:
     def set_odometry(self, pose: np.ndarray, velocity: np.ndarray, stamp: float, frame: str = "odom") -> str | None:
         """Store odometry (pose in its frame, body-frame twist) and extend the acceleration history."""
         try:
+            stamp = float(stamp)
             pose = tensors.check_pose(np.asarray(pose, dtype=np.float64).copy(), "odometry pose")
+            if pose.shape != (3,):
+                raise ValueError(f"odometry pose must be one pose (x, y, yaw), got shape {pose.shape}")
             pose[2] = float(tensors.wrap_angle(pose[2]))
             vel = np.asarray(velocity, dtype=np.float64).reshape(3)
             if not (np.isfinite(vel).all() and np.isfinite(stamp)):
@@ -221,11 +225,13 @@ class PlannerSession:
             if max(abs(vel[0]), abs(vel[1])) > MAX_ODOM_SPEED or abs(vel[2]) > MAX_ODOM_YAW_RATE:
                 raise ValueError(f"twist {vel.tolist()} is beyond any robot ({MAX_ODOM_SPEED} m/s, "
                                  f"{MAX_ODOM_YAW_RATE} rad/s)")
-        except ValueError as exc:
+        except (ValueError, TypeError) as exc:
             self.reject("odometry", f"odometry rejected: {exc}")
             return str(exc)
-        if self._history and stamp <= self._history[-1][0]:
+        if self._history and stamp < self._history[-1][0]:
             self._history.clear()  # time went backwards (bag loop, simulation reset)
+        elif self._history and stamp == self._history[-1][0]:
+            self._history.pop()  # the same stamp again: the newer sample replaces it
         self._history.append((float(stamp), vel))
         self._odom = (pose, vel, float(stamp), _frame(frame))
         self._errors.pop("odometry", None)
@@ -234,10 +240,13 @@ class PlannerSession:
     def set_goal(self, pose: np.ndarray, stamp: float, frame: str = "") -> str | None:
         """A single goal (odometry frame, or ``frame`` when it is the odometry's); replaces any path."""
         try:
+            stamp = float(stamp)
             goal = tensors.check_pose(np.asarray(pose, dtype=np.float64), "goal pose")
+            if goal.shape != (3,):
+                raise ValueError(f"goal must be one pose (x, y, yaw), got shape {goal.shape}")
             if not np.isfinite(stamp):
                 raise ValueError(f"stamp {stamp} is not finite")
-        except ValueError as exc:
+        except (ValueError, TypeError) as exc:
             self.reject("goal", f"goal rejected: {exc}")
             self._goal_outcome = None
             return str(exc)
@@ -247,10 +256,11 @@ class PlannerSession:
     def set_path(self, poses: np.ndarray, stamp: float, frame: str = "") -> str | None:
         """A global path to follow by a carrot (odometry frame); replaces the goal or path."""
         try:
+            stamp = float(stamp)
             poses = path.check_path(poses)
             if not np.isfinite(stamp):
                 raise ValueError(f"stamp {stamp} is not finite")
-        except ValueError as exc:
+        except (ValueError, TypeError) as exc:
             self.reject("path", f"path rejected: {exc}")
             self._goal_outcome = None
             return str(exc)
@@ -264,7 +274,7 @@ class PlannerSession:
             return "no goal"
         try:
             poses = path.check_path(np.asarray(poses, dtype=np.float64).reshape(-1, 3))
-        except ValueError as exc:
+        except (ValueError, TypeError) as exc:
             return str(exc)
         if poses.shape != self._goal.poses.shape:
             return f"expected {len(self._goal.poses)} poses, got {len(poses)}"
@@ -323,7 +333,11 @@ class PlannerSession:
         t0 = time.perf_counter()
         self.ticks += 1
         try:
-            decision = self._tick(float(now))
+            now = float(now)
+            if not np.isfinite(now):  # a NaN clock would pass every age check
+                decision = Decision(now, StopReason.BAD_INPUT, f"clock reads {now}")
+            else:
+                decision = self._tick(now)
         except Exception as exc:  # a bug must stop the robot, not the caller
             decision = Decision(now, StopReason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
         if not decision.executing:

@@ -129,7 +129,9 @@ class Harness:
         cmd_type = TwistStamped if (params or {}).get("use_twist_stamped") else Twist
         self.node.create_subscription(cmd_type, "/cmd_vel", self._on_cmd, reliable)
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._rec("diag"), 50)
-        self.node.create_subscription(String, "/plan_ga_planner/status", self._rec("status"), latched)
+        every_status = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE,
+                                  durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        self.node.create_subscription(String, "/plan_ga_planner/status", self._rec("status"), every_status)
         if self.sim is not None:
             self.clock_pub = self.node.create_publisher(Clock, "/clock", 10)
             self.node.create_timer(0.01, self._publish_clock)
@@ -293,12 +295,12 @@ class Harness:
     def close(self) -> None:
         try:
             self.executor.shutdown(timeout_sec=2.0)
+            self._spin.join(timeout=5.0)  # no thread inside rclpy while the context goes down
         finally:
             if self.planner is not None:
                 self.planner.destroy_node()
             self.node.destroy_node()
             rclpy.try_shutdown(context=self.context)
-            self._spin.join(timeout=5.0)
 
 
 _external_domains = itertools.count(int(os.environ.get("ROS_DOMAIN_ID", "30")) % 50 * 3 + 80)

@@ -75,7 +75,7 @@ def test_stops_on_stale_input_and_resumes(harness_factory, models, which):
     assert h.wait_for(lambda: stopped(h), 5), "no stop after the input went stale"
     took = h.messages("cmd_vel")[-1].t - t_cut
     timeout = 0.5 if which == "odom" else 1.0
-    assert took <= timeout + 0.3, f"stopped {took:.2f} s after the last {which}"
+    assert took <= timeout + 0.5, f"stopped {took:.2f} s after the last {which}"  # one period + a busy machine
     name = "odometry" if which == "odom" else "costmap"
     d = h.wait_diag(lambda d: f"{name} is stale" in d.get("stop_reason", ""))
     assert f"{name} is stale" in d["stop_reason"] and d["level"] == 1

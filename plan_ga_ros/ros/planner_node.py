@@ -167,7 +167,9 @@ class PlannerNode(LifecycleNode):
                 if policy is not None:
                     self._swap_model(policy)
                 else:
-                    self._session.set_config(PlannerConfig.from_params(self._params.values, self._session.spec))
+                    config = PlannerConfig.from_params(self._params.values, self._session.spec)
+                    if config != self._session.config:  # (set_config restarts the progress checker)
+                        self._session.set_config(config)
         if "planning_frequency" in changes and self._timer is not None:
             self._timer.timer_period_ns = int(1e9 / self._v("planning_frequency"))
         if {"diagnostics_period", "max_tick_time", "clock_timeout"} & changes.keys():
@@ -612,6 +614,7 @@ def main(args: list[str] | None = None) -> None:
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
+        rclpy.utilities.get_default_context().destroy()  # the middleware says goodbye to its peers
     # Everything is released and the zero command acknowledged: leave now. The interpreter's own exit
     # would destroy the middleware's and ONNX Runtime's static objects in an order that sometimes
     # aborts the process ("terminate called without an active exception", exit -6).

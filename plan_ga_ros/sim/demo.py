@@ -349,7 +349,7 @@ def _draw(results: list[dict], path: Path) -> None:
 
     cols = min(5, len(results))
     rows = int(np.ceil(len(results) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.9 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.9 * rows + 0.5), squeeze=False, layout="constrained")
     colour = {"success": "tab:green", "collision": "tab:red", "timeout": "tab:orange"}
     for ax, r in zip(axes.ravel(), results):
         family = r.get("family")
@@ -369,7 +369,7 @@ def _draw(results: list[dict], path: Path) -> None:
                     label="GA fallback")
         carrots = np.asarray(r.get("carrots") or np.zeros((0, 2))).reshape(-1, 2)
         if len(carrots):
-            ax.plot(carrots[:, 0], carrots[:, 1], ".", color="tab:orange", ms=3, label="carrot (model's goal)")
+            ax.plot(carrots[:, 0], carrots[:, 1], ".", color="tab:cyan", ms=3, label="carrot (model's goal)")
         ax.plot(*start[:2], "o", color="tab:blue", ms=7)
         ax.arrow(goal[0], goal[1], 0.4 * np.cos(goal[2]), 0.4 * np.sin(goal[2]), color="tab:red", width=0.04)
         ax.plot(*goal[:2], "*", color="tab:red", ms=13)
@@ -391,10 +391,9 @@ def _draw(results: list[dict], path: Path) -> None:
             if lab not in labels:
                 handles.append(hnd)
                 labels.append(lab)
-    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
+    fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), fontsize=8, frameon=False)
     fig.suptitle("plan_ga_ros demo: inflated costmaps, the global path, the driven path (green = reached),\n"
                  "where the GA fallback drove, the model's goal (carrot) each tick, start ● goal ★", fontsize=9)
-    fig.tight_layout(rect=(0, 0.45 / fig.get_figheight(), 1, 1))
     fig.savefig(path, dpi=80)
     plt.close(fig)
 

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import dask
 from distributed import Client, LocalCluster, as_completed
 from distributed.diagnostics.plugin import WorkerPlugin
 
@@ -83,9 +84,12 @@ def client_for(scheduler: str, workers: int) -> Client:
             # No dashboard; the scheduler's plain HTTP routes (health, metrics) on a free loopback
             # port rather than 8787 (an empty host there would mean every interface).
             # Workers' own error logs are silenced: a failed or lost episode reaches the caller as a JobError.
-            cluster = LocalCluster(n_workers=max(workers, 1), threads_per_worker=1, processes=True,
-                                   host="127.0.0.1", dashboard_address=None, silence_logs=logging.CRITICAL,
-                                   scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
+            # The nannies run in this process and would export MALLOC_TRIM_THRESHOLD_ into its environment
+            # (so into local worker processes started later too): see compute.restore_malloc.
+            with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+                cluster = LocalCluster(n_workers=max(workers, 1), threads_per_worker=1, processes=True,
+                                       host="127.0.0.1", dashboard_address=None, silence_logs=logging.CRITICAL,
+                                       scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
             client = Client(cluster)
         client.register_plugin(RestoreMalloc(), name="plan-ga-restore-malloc")
         _CLIENTS[key] = client

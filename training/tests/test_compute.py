@@ -118,6 +118,17 @@ def test_workers_running_other_code_are_refused(cluster):
     assert run(square, [Job(1)], DASK) == [(1, 1)]
 
 
+def environment_variable(name: str) -> str | None:
+    """On a worker: its own environment's ``name`` (``os.environ.get`` would pickle this process's environ)."""
+    return os.environ.get(name)
+
+
+def test_local_cluster_workers_keep_glibcs_adaptive_malloc(cluster):
+    """Dask's MALLOC_TRIM_THRESHOLD_ costs episodes 20-50% more CPU; nor may it leak into local workers."""
+    assert set(cluster.run(environment_variable, "MALLOC_TRIM_THRESHOLD_").values()) == {None}
+    assert "MALLOC_TRIM_THRESHOLD_" not in os.environ
+
+
 def test_unknown_backend_is_refused():
     with pytest.raises(ValueError, match="local"):
         run(square, [Job(1)], compute.ComputeConfig(backend="ray"))

@@ -1,0 +1,397 @@
+"""PlannerSession without ROS: input gates and typed stop reasons, the goal latch, path carrot and
+pruning, the odometry history, the fallback with hysteresis, recovery, GOAL_FAILED, and that nothing
+(NaN, inf, wrong shapes, wrong types) ever makes it raise or move the robot on bad input.
+
+The network is any feed → plan callable (the session's ``Policy``); here small numpy policies whose
+plans the safety layer accepts or rejects on purpose. The GA is the real one."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from plan_ga_ros import parameters
+from plan_ga_ros.contract import GOAL_INPUT, ModelSpec
+from plan_ga_ros.ga import GAConfig
+from plan_ga_ros.planner import PlannerConfig
+from plan_ga_ros.session import Decision, Level, PlannerSession, StopReason
+from plan_ga_ros.tensors import Grid
+
+SPEC = ModelSpec()
+SMALL_GA = GAConfig(population=24, generations=3)  # the real GA, kept quick
+
+
+def grid(wall_x: float | None = None, frame: str = "odom", size: float = 6.0, res: float = 0.05) -> Grid:
+    """A free costmap centred on the origin; optionally a lethal wall across x ≥ ``wall_x``."""
+    n = int(round(size / res))
+    data = np.zeros((n, n), np.int8)
+    if wall_x is not None:
+        data[:, int(np.floor((wall_x + size / 2) / res)):] = 100
+    return Grid(data, res, (-size / 2, -size / 2, 0.0), frame)
+
+
+def constant(twist) -> callable:
+    """A network that always plans the same twist."""
+    plan = np.tile(np.asarray(twist, np.float32), SPEC.steps)[None]
+    return lambda feed: plan
+
+
+class Switchable:
+    """A network whose constant twist the test changes."""
+
+    def __init__(self, twist) -> None:
+        self.twist = twist
+
+    def __call__(self, feed):
+        return np.tile(np.asarray(self.twist, np.float32), SPEC.steps)[None]
+
+
+def session(network=None, wall_x=None, goal=(1.5, 0.0, 0.0), t=0.0, velocity=(0.0, 0.0, 0.0),
+            pose=(0.0, 0.0, 0.0), **params) -> PlannerSession:
+    """A session with fresh costmap, odometry and goal at time ``t``."""
+    cfg = PlannerConfig.from_params({"planner": "onnx" if network is not None else "ga", **params}, SPEC)
+    s = PlannerSession(cfg, SPEC, network, SMALL_GA, seed=0)
+    assert s.set_costmap(grid(wall_x), t) is None
+    assert s.set_odometry(np.array(pose), np.array(velocity), t) is None
+    if goal is not None:
+        assert s.set_goal(np.array(goal), t, "odom") is None
+    return s
+
+
+def stopped(d: Decision) -> bool:
+    return not d.executing and np.all(d.command == 0.0)
+
+
+# ---------------------------------------------------------------- gates and typed stop reasons
+
+
+def test_every_stop_reason_has_a_message_and_a_level():
+    for reason in StopReason:
+        assert isinstance(reason.message, str) and reason.message
+        assert isinstance(reason.level, Level)
+    assert StopReason.NONE.level is Level.OK and StopReason.GOAL_FAILED.level is Level.ERROR
+
+
+def test_inputs_are_gated_in_order_with_typed_reasons():
+    cfg = PlannerConfig.from_params({"planner": "onnx"}, SPEC)
+    s = PlannerSession(cfg, SPEC, constant((0.2, 0.0, 0.0)))
+    d = s.tick(0.0)
+    assert d.reason is StopReason.NO_COSTMAP and stopped(d) and not d.send  # never moved: nothing to send
+    s.set_costmap(grid(), 0.0)
+    assert s.tick(0.0).reason is StopReason.NO_ODOMETRY
+    s.set_odometry(np.zeros(3), np.zeros(3), 0.0)
+    assert s.tick(0.0).reason is StopReason.NO_GOAL
+    s.set_goal(np.array([1.5, 0.0, 0.0]), 0.0)
+    d = s.tick(0.01)
+    assert d.executing and d.planner == "onnx" and d.send and d.command[0] > 0
+    assert d.message == "planning" and d.path.shape == (SPEC.steps + 1, 3)
+
+
+@pytest.mark.parametrize("which, reason", [("costmap", StopReason.COSTMAP_STALE),
+                                           ("odometry", StopReason.ODOMETRY_STALE)])
+@pytest.mark.parametrize("offset", [+5.0, -5.0])  # old, or stamped in the future (a clock that jumped)
+def test_stale_inputs_stop_the_robot_and_fresh_ones_resume(which, reason, offset):
+    s = session(constant((0.2, 0.0, 0.0)), t=10.0)
+    assert s.tick(10.0).executing
+    if which == "costmap":
+        s.set_costmap(grid(), 10.0 - offset)
+    else:
+        s.set_odometry(np.zeros(3), np.array([0.2, 0.0, 0.0]), 10.0 - offset if offset > 0 else 10.0 + 5.0)
+    d = s.tick(10.0)
+    assert d.reason is reason and d.reason.level is Level.WARN and "timeout" in d.detail
+    assert stopped(d) and d.send  # it was moving: the zero is sent
+    s.set_costmap(grid(), 10.1)
+    s.set_odometry(np.zeros(3), np.zeros(3), 10.1)
+    assert s.tick(10.1).executing
+
+
+def test_refused_inputs_stop_with_the_refusal_until_accepted():
+    s = session(constant((0.2, 0.0, 0.0)))
+    s.reject("transform", "no transform map -> odom")
+    d = s.tick(0.0)
+    assert d.reason is StopReason.NO_TRANSFORM and "map -> odom" in d.message
+    s.accept("transform")
+    assert s.tick(0.0).executing
+    assert s.set_odometry(np.array([np.nan, 0.0, 0.0]), np.zeros(3), 0.0) is not None
+    d = s.tick(0.0)
+    assert d.reason is StopReason.BAD_ODOMETRY and "not finite" in d.detail
+    assert s.set_odometry(np.zeros(3), np.array([99.0, 0.0, 0.0]), 0.0) is not None  # beyond any robot
+    assert s.tick(0.0).reason is StopReason.BAD_ODOMETRY
+    s.set_odometry(np.zeros(3), np.zeros(3), 0.0)
+    assert s.tick(0.0).executing
+
+
+def test_frames_must_agree():
+    s = session(constant((0.2, 0.0, 0.0)))
+    s.set_costmap(grid(frame="map"), 0.0)
+    d = s.tick(0.0)
+    assert d.reason is StopReason.FRAME_MISMATCH and "'map'" in d.detail
+    s.set_costmap(grid(), 0.0)
+    s.set_goal(np.array([1.5, 0.0, 0.0]), 0.0, "map")
+    assert s.tick(0.0).reason is StopReason.FRAME_MISMATCH
+
+
+def test_off_the_costmap_stops_unless_unknown_space_is_allowed():
+    s = session(constant((0.2, 0.0, 0.0)), pose=(10.0, 0.0, 0.0), goal=(11.0, 0.0, 0.0))
+    assert s.tick(0.0).reason is StopReason.OFF_MAP
+    s = session(constant((0.2, 0.0, 0.0)), pose=(10.0, 0.0, 0.0), goal=(11.0, 0.0, 0.0), allow_unknown=True)
+    assert s.tick(0.0).executing
+
+
+def test_no_model_and_inference_errors_stop_the_robot():
+    s = session(constant((0.2, 0.0, 0.0)))
+    s.set_model(None, SPEC)
+    d = s.tick(0.0)
+    assert d.reason is StopReason.NO_MODEL and d.reason.level is Level.ERROR
+
+    def broken(feed):
+        raise RuntimeError("inference exploded")
+
+    s.set_model(broken, SPEC)
+    d = s.tick(0.0)
+    assert d.reason is StopReason.INFERENCE_ERROR and "exploded" in d.detail and stopped(d)
+
+
+def test_goal_timeout_expires_the_goal_for_good():
+    s = session(constant((0.2, 0.0, 0.0)), goal_timeout=2.0)
+    s.set_costmap(grid(), 1.0)
+    s.set_odometry(np.zeros(3), np.zeros(3), 1.0)
+    assert s.tick(1.0).executing
+    s.set_costmap(grid(), 3.0)
+    s.set_odometry(np.zeros(3), np.zeros(3), 3.0)
+    assert s.tick(3.0).reason is StopReason.GOAL_EXPIRED
+    s.set_costmap(grid(), 3.1)
+    assert s.tick(3.1).reason is StopReason.GOAL_EXPIRED and not s.has_goal
+    s.set_goal(np.array([1.5, 0.0, 0.0]), 3.1)
+    assert s.tick(3.1).executing
+
+
+def test_a_colliding_network_plan_is_rejected_with_the_reason():
+    s = session(constant((0.5, 0.0, 0.0)), wall_x=0.35)
+    d = s.tick(0.0)
+    assert d.reason is StopReason.PLAN_REJECTED and "collides" in d.detail and d.network_ok is False
+    assert s.rejected == 1 and stopped(d)
+
+
+# ---------------------------------------------------------------- the goal latch
+
+
+def test_a_reached_goal_stays_reached_until_a_new_goal():
+    s = session(constant((0.2, 0.0, 0.0)), goal=(0.05, 0.0, 0.0))
+    d = s.tick(0.0)
+    assert d.reason is StopReason.GOAL_REACHED and not s.has_goal
+    s.set_odometry(np.array([1.0, 0.0, 0.0]), np.zeros(3), 0.1)  # pushed away: still done
+    assert s.tick(0.1).reason is StopReason.GOAL_REACHED
+    s.set_goal(np.array([1.5, 0.0, 0.0]), 0.1)
+    assert s.has_goal and s.tick(0.1).executing
+
+
+def test_stateful_goal_checker_latches_the_position_while_turning():
+    s = session(constant((0.0, 0.0, 1.0)), goal=(0.1, 0.0, 1.0))  # in position, heading off by 1 rad
+    assert s.tick(0.0).executing
+    s.set_odometry(np.array([0.3, 0.0, 1.0]), np.zeros(3), 0.1)  # drifted 0.2 m while turning
+    assert s.tick(0.1).reason is StopReason.GOAL_REACHED
+    s = session(constant((0.0, 0.0, 1.0)), goal=(0.1, 0.0, 1.0), stateful_goal_checker=False)
+    s.tick(0.0)
+    s.set_odometry(np.array([0.3, 0.0, 1.0]), np.zeros(3), 0.1)
+    assert s.tick(0.1).executing
+
+
+# ---------------------------------------------------------------- path following
+
+
+def straight_path(length: float = 4.0, step: float = 0.05) -> np.ndarray:
+    x = np.arange(0.0, length + 1e-9, step)
+    return np.stack([x, np.zeros_like(x), np.zeros_like(x)], -1)
+
+
+def test_path_carrot_is_ahead_on_the_path_and_passed_poses_are_pruned():
+    s = session(constant((0.2, 0.0, 0.0)), goal=None, carrot_distance=1.0)
+    s.set_costmap(grid(size=10.0), 0.0)
+    s.set_path(straight_path(), 0.0, "odom")
+    n = len(s.remaining_path)
+    d = s.tick(0.0)
+    assert d.executing and d.carrot[1] == pytest.approx(0.0)
+    # Short of the path's end the carrot is pushed out to the clip distance along its bearing.
+    assert d.carrot[0] == pytest.approx(SPEC.goal_clip_distance * 1.01, abs=1e-6)
+    s.set_odometry(np.array([1.5, 0.0, 0.0]), np.zeros(3), 0.1)
+    d = s.tick(0.1)
+    assert len(s.remaining_path) < n and s.remaining_path[0, 0] == pytest.approx(1.5)
+    s.set_odometry(np.array([0.5, 0.0, 0.0]), np.zeros(3), 0.2)  # moved back: passed poses stay passed
+    s.tick(0.2)
+    assert s.remaining_path[0, 0] == pytest.approx(1.5)
+    s.set_odometry(np.array([3.5, 0.0, 0.0]), np.zeros(3), 0.3)  # near the end: the carrot is the end
+    d = s.tick(0.3)
+    np.testing.assert_allclose(d.carrot, [4.0, 0.0, 0.0], atol=1e-9)
+    assert s.goal_pose[0] == pytest.approx(4.0)
+
+
+def test_a_bad_path_is_refused_and_a_goal_replaces_a_path():
+    s = session(constant((0.2, 0.0, 0.0)), goal=None)
+    assert s.set_path(np.zeros((0, 3)), 0.0) is not None
+    assert s.tick(0.0).reason is StopReason.BAD_PATH
+    assert s.set_path(straight_path(), 0.0) is None and s.tick(0.0).executing
+    s.set_goal(np.array([1.0, 1.0, 0.0]), 0.0)
+    assert s.remaining_path is None and s.tick(0.0).carrot[1] == pytest.approx(1.0)
+
+
+# ---------------------------------------------------------------- odometry history
+
+
+def test_acceleration_comes_from_the_odometry_history_which_resets_when_time_goes_back():
+    s = session(constant((0.2, 0.0, 0.0)))
+    for k in range(1, 21):
+        t = 0.02 * k
+        s.set_odometry(np.zeros(3), np.array([0.5 * t, 0.0, 0.0]), t)
+    np.testing.assert_allclose(s.acceleration(), [0.5, 0.0, 0.0], atol=1e-9)
+    s.set_odometry(np.zeros(3), np.array([0.2, 0.0, 0.0]), 0.1)  # a simulation reset: time went back
+    np.testing.assert_allclose(s.acceleration(), 0.0)
+    s.set_odometry(np.zeros(3), np.array([0.25, 0.0, 0.0]), 0.2)
+    np.testing.assert_allclose(s.acceleration(), [0.5, 0.0, 0.0], atol=1e-9)  # from the new history only
+
+
+def test_a_repeated_odometry_stamp_keeps_the_history():
+    s = session(constant((0.2, 0.0, 0.0)))
+    for k in range(1, 11):
+        t = 0.02 * k
+        s.set_odometry(np.zeros(3), np.array([0.5 * t, 0.0, 0.0]), t)
+    s.set_odometry(np.zeros(3), np.array([0.1, 0.0, 0.0]), 0.2)  # the same message again
+    np.testing.assert_allclose(s.acceleration(), [0.5, 0.0, 0.0], atol=1e-9)
+
+
+# ---------------------------------------------------------------- fallback, recovery, failure
+
+
+def test_fallback_after_n_rejections_and_back_after_the_hold_time():
+    net = Switchable((0.5, 0.0, 0.0))
+    s = session(net, wall_x=0.5, goal=(0.0, 1.5, 0.0), planner="hybrid", fallback_after_rejections=3,
+                fallback_hold_time=0.5)
+    for k in range(2):
+        d = s.tick(0.05 * k)
+        assert d.reason is StopReason.PLAN_REJECTED and not s.using_fallback
+    d = s.tick(0.1)  # the third rejection: the GA drives
+    assert d.executing and d.planner == "ga" and s.using_fallback and d.network_ok is False
+    net.twist = (0.0, 0.0, 0.5)  # the network's plans are accepted again...
+    t = 0.15
+    while t < 0.1 + 0.5 - 1e-9:  # ...but the GA keeps driving for fallback_hold_time
+        s.set_costmap(grid(0.5), t)
+        s.set_odometry(np.zeros(3), np.zeros(3), t)
+        d = s.tick(t)
+        assert d.planner == "ga" and d.network_ok, t
+        t += 0.1
+    s.set_costmap(grid(0.5), 0.8)
+    s.set_odometry(np.zeros(3), np.zeros(3), 0.8)
+    d = s.tick(0.8)
+    assert d.planner == "onnx" and not s.using_fallback
+
+
+class FailingFallback(PlannerSession):
+    """A session whose fallback planner only offers a plan into the wall (so recovery has to act)."""
+
+    def _ga_policy(self, feed):
+        return np.tile([0.5, 0.0, 0.0], self.spec.steps)[None]
+
+
+def test_recovery_rotates_in_place_when_free_then_the_goal_fails_after_the_recovery_timeout():
+    cfg = PlannerConfig.from_params({"planner": "ga", "recovery_timeout": 1.0}, SPEC)
+    s = FailingFallback(cfg, SPEC, None)
+    s.set_costmap(grid(0.45), 0.0)
+    s.set_odometry(np.zeros(3), np.zeros(3), 0.0)
+    s.set_goal(np.array([1.5, 0.3, 0.0]), 0.0)
+    d = s.tick(0.0)
+    assert d.executing and d.planner == "recovery" and s.recovery_ticks == 1
+    assert d.command[0] == 0.0 and d.command[2] > 0.0  # turning in place, toward the goal's side
+    for t in (0.5, 1.0):
+        s.set_costmap(grid(0.45), t)
+        s.set_odometry(np.zeros(3), np.zeros(3), t)
+        assert s.tick(t).planner == "recovery"
+    s.set_costmap(grid(0.45), 1.05)
+    s.set_odometry(np.zeros(3), np.zeros(3), 1.05)
+    d = s.tick(1.05)
+    assert d.reason is StopReason.GOAL_FAILED and "recovery_timeout" not in d.detail and "1.0 s" in d.detail
+    assert stopped(d) and d.send  # it was turning: a zero is sent
+    s.set_costmap(grid(0.45), 1.1)
+    assert s.tick(1.1).reason is StopReason.GOAL_FAILED and not s.has_goal  # latched until a new goal
+
+
+def test_without_fallback_a_rejected_network_fails_the_goal_after_the_recovery_timeout():
+    s = session(constant((0.5, 0.0, 0.0)), wall_x=0.35, planner="onnx", recovery_timeout=0.5)
+    assert s.tick(0.0).reason is StopReason.PLAN_REJECTED
+    s.set_costmap(grid(0.35), 0.6)
+    s.set_odometry(np.zeros(3), np.zeros(3), 0.6)
+    assert s.tick(0.6).reason is StopReason.GOAL_FAILED
+
+
+def test_the_ga_drives_and_its_plans_pass_the_validator():
+    s = session(None, wall_x=1.0, goal=(1.5, 1.2, 0.0))
+    d = s.tick(0.0)
+    assert d.executing and d.planner == "ga" and s.fallback_ticks == 1
+    assert d.timings_ms["safety"] >= 0.0 and d.ga_raw is not None
+
+
+# ---------------------------------------------------------------- nothing raises, garbage never moves the robot
+
+
+def test_a_non_finite_now_stops_the_robot():
+    s = session(constant((0.2, 0.0, 0.0)))
+    assert s.tick(0.0).executing
+    for now in (float("nan"), float("inf"), float("-inf")):
+        d = s.tick(now)
+        assert not d.executing and np.all(d.command == 0.0), (now, d.reason)
+
+
+def test_a_goal_must_be_one_pose():
+    s = session(constant((0.2, 0.0, 0.0)))
+    assert s.set_goal(np.zeros((2, 3)), 0.0) is not None
+    assert s.tick(0.0).reason is StopReason.BAD_GOAL
+
+
+garbage_float = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([1e308, -1e308, 0.0]))
+garbage_array = st.one_of(
+    st.lists(garbage_float, min_size=0, max_size=7).map(np.array),
+    st.lists(st.lists(garbage_float, min_size=3, max_size=3), min_size=0, max_size=3).map(np.array),
+    st.sampled_from([None, "x", object(), [1.0, "a", 2.0]]),
+)
+garbage_stamp = st.one_of(garbage_float, st.sampled_from([None, "now", [1.0]]))
+actions = st.lists(st.tuples(st.sampled_from(["costmap", "bad_costmap", "odometry", "goal", "path", "tick",
+                                              "reject", "reset", "config"]),
+                             garbage_array, garbage_array, garbage_stamp), min_size=1, max_size=12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(steps=actions)
+def test_nothing_raises_and_garbage_never_moves_the_robot(steps):
+    s = session(constant((0.2, 0.0, 0.1)))
+    for kind, a, b, stamp in steps:
+        if kind == "costmap":
+            s.set_costmap(grid(), stamp)
+        elif kind == "bad_costmap":
+            s.set_costmap(Grid(np.zeros((3,), np.int8), 0.0, (0.0, 0.0, 0.0)), 0.0)
+        elif kind == "odometry":
+            s.set_odometry(a, b, stamp)
+        elif kind == "goal":
+            s.set_goal(a, stamp)
+        elif kind == "path":
+            s.set_path(a, stamp)
+        elif kind == "reject":
+            s.reject("goal", str(a))
+        elif kind == "reset":
+            s.reset()
+        elif kind == "config":
+            s.set_config(PlannerConfig.from_params({"planner": "onnx", "robot_radius": 0.3}, SPEC))
+        else:
+            d = s.tick(stamp if isinstance(stamp, float) else 0.0)
+            assert isinstance(d, Decision) and d.command.shape == (3,) and np.isfinite(d.command).all()
+            if not d.executing:
+                assert np.all(d.command == 0.0)
+            else:  # only on valid inputs: a finite clock, and the twist within the limits
+                assert np.isfinite(d.stamp) and np.all(np.abs(d.command) <= [0.5, 0.0, 1.5])
+
+
+def test_defaults_come_from_the_parameter_table():
+    cfg = PlannerSession(PlannerConfig(), SPEC).config
+    assert cfg.control_period == pytest.approx(1.0 / parameters.default("planning_frequency"))
+    assert cfg.fallback_after_rejections == parameters.default("fallback_after_rejections")
+    assert GOAL_INPUT  # the contract's names are what the session feeds
