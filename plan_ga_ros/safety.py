@@ -1,8 +1,10 @@
-"""Footprint collision check on the cost window, plan validation and the goal check."""
+"""The collision check on the cost window (clearance of a circular footprint), plan validation as the
+base really follows a plan, the collision horizon, and the goal check."""
 
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,7 +44,7 @@ MARGIN = 0.05  # m: the GA keeps this beyond the required clearance where it can
 def quantisation_pad(resolution: float) -> float:
     """How far (m) an obstacle may reach past the window cells that mark it, for a source costmap at
     half the window's resolution or finer (a Nav2 local costmap at 0.05 m under a 0.1 m window)."""
-    return float(resolution) * np.sqrt(2.0) / 4.0
+    return float(resolution) * math.sqrt(2.0) / 4.0
 
 
 def required_clearance(radius: float, resolution: float, spacing: float = 0.0) -> float:
@@ -50,9 +52,11 @@ def required_clearance(radius: float, resolution: float, spacing: float = 0.0) -
     return float(radius) + quantisation_pad(resolution) + 0.5 * float(spacing)
 
 
-def check_reach(radius: float, resolution: float) -> float:
-    """How far (m) clearances are measured; beyond it a pose is clear (inf). Covers the GA's margin."""
-    return required_clearance(radius, resolution, 0.25 * resolution) + MARGIN
+def check_reach(radius: float, resolution: float, need: float = 0.0) -> float:
+    """How far (m) clearances are measured (beyond it a pose reads inf): the required clearance at the
+    usual pose spacing (or ``need``, if more) plus the GA's margin; one value for the GA and the validator
+    so they share the window's tables."""
+    return max(required_clearance(radius, resolution, 0.25 * resolution), need) + MARGIN
 
 
 @functools.lru_cache(maxsize=8)  # one window per tick, checked by the GA's generations and the validator
@@ -114,10 +118,9 @@ def clearance_at(window: np.ndarray, xy: np.ndarray, resolution: float, reach: f
 def pose_spacing(velocity: np.ndarray, limits: Limits, dt: float, resolution: float) -> tuple[int, float]:
     """(substeps per plan step, the most distance between two checked poses): poses a quarter of a
     window cell apart at the fastest speed the limits (or the measured ``velocity``) allow."""
-    v = np.abs(np.asarray(velocity, dtype=np.float64).reshape(3))
-    vx = max(abs(limits.min_v_x), limits.max_v_x, float(v[0]))
-    speed = float(np.hypot(vx, max(limits.max_v_y, float(v[1]))))
-    substeps = int(np.clip(np.ceil(speed * dt / (0.25 * resolution) - 1e-9), 1, 32))
+    v = [x if math.isfinite(x) else math.inf for x in np.abs(np.asarray(velocity, np.float64).reshape(3)).tolist()]
+    speed = math.hypot(max(abs(limits.min_v_x), limits.max_v_x, v[0]), max(limits.max_v_y, v[1]))
+    substeps = min(max(math.ceil(speed * dt / (0.25 * resolution) - 1e-9), 1), 32) if math.isfinite(speed) else 32
     return substeps, speed * dt / substeps
 
 
@@ -125,9 +128,10 @@ def collisions(window: np.ndarray, poses: np.ndarray, spec: ModelSpec, radius: f
                ) -> np.ndarray:
     """Boolean [...] per robot-frame pose [..., 3]: closer than ``required_clearance`` to a lethal cell,
     or the centre in inscribed space."""
+    need = required_clearance(radius, spec.resolution, spacing)
     centre, d = probe(window, np.asarray(poses, dtype=np.float64)[..., :2], spec.resolution,
-                      check_reach(radius, spec.resolution))
-    return (d < required_clearance(radius, spec.resolution, spacing)) | (centre >= INSCRIBED_COST)
+                      check_reach(radius, spec.resolution, need))
+    return (d < need) | (centre >= INSCRIBED_COST)
 
 
 def trajectory_collisions(window: np.ndarray, poses: np.ndarray, spec: ModelSpec, radius: float,
@@ -149,17 +153,10 @@ def trajectory_collisions(window: np.ndarray, poses: np.ndarray, spec: ModelSpec
 def _flags(window: np.ndarray, poses: np.ndarray, spec: ModelSpec, radius: float, need: float
            ) -> tuple[np.ndarray, np.ndarray]:
     """(collision flags [..., N] with the escape rule of ``trajectory_collisions``, clearance [..., N+1])."""
-    centre, d = probe(window, poses[..., :2], spec.resolution, check_reach(radius, spec.resolution))
+    centre, d = probe(window, poses[..., :2], spec.resolution, check_reach(radius, spec.resolution, need))
     hit = (d < need) | (centre >= INSCRIBED_COST)
     deeper = (d[..., 1:] < np.minimum(d[..., :1], need)) | (centre[..., 1:] >= LETHAL_COST)
     return np.where(hit[..., :1], deeper, hit[..., 1:]), d
-
-
-def plan_collisions(window: np.ndarray, poses: np.ndarray, spec: ModelSpec, radius: float,
-                    steps: int) -> np.ndarray:
-    """``trajectory_collisions`` of poses [..., 1+, 3] (one per plan step, the robot's first) over
-    ``steps`` steps: [..., steps]."""
-    return trajectory_collisions(window, np.asarray(poses)[..., : steps + 1, :], spec, radius)
 
 
 MIN_LOOKAHEAD_TIME = 0.5  # s: the collision check never looks less far ahead (a floor, not a parameter)
@@ -169,21 +166,25 @@ STOP_MARGIN_TIME = 0.3  # s: beyond the stopping time at the current speed
 def collision_horizon(lookahead_time: float, velocity: np.ndarray, limits: Limits) -> float:
     """The time (s) a plan is checked over: the requested lookahead, but never less than the floor or
     the time to stop from ``velocity`` at the acceleration limits plus a margin."""
-    v = np.abs(np.asarray(velocity, dtype=np.float64).reshape(3))
-    acc = np.asarray(limits.acceleration, dtype=np.float64)  # an axis without a limit (0) stops at once
-    t_stop = float(np.max(np.where((v > 1e-6) & (acc > 0), v / np.where(acc > 0, acc, 1.0), 0.0)))
-    requested = float(lookahead_time) if np.isfinite(lookahead_time) else 0.0
+    v = np.abs(np.asarray(velocity, dtype=np.float64).reshape(3)).tolist()
+    # An axis without an acceleration limit (0) stops at once.
+    t_stop = max((vi / ai for vi, ai in zip(v, limits.acceleration) if vi > 1e-6 and ai > 0), default=0.0)
+    requested = float(lookahead_time) if math.isfinite(lookahead_time) else 0.0
     return max(requested, MIN_LOOKAHEAD_TIME, t_stop + STOP_MARGIN_TIME)
 
 
 def lookahead_steps(lookahead_time: float, spec: ModelSpec) -> int:
     """Plan steps covered by ``lookahead_time`` (rounded up, at most the plan's length)."""
-    return int(np.clip(np.ceil(lookahead_time / spec.dt - 1e-9), 0, spec.steps))
+    if not lookahead_time < math.inf:  # inf or NaN: the whole plan
+        return spec.steps
+    return min(max(math.ceil(lookahead_time / spec.dt - 1e-9), 0), spec.steps)
 
 
 def hold_steps(control_period: float, dt: float, steps: int) -> int:
     """Plan steps the first command is held before the next tick can change it (at least one)."""
-    return int(np.clip(np.ceil(control_period / dt - 1e-9), 1, steps))
+    if not control_period < math.inf:  # inf or NaN: held for the whole plan
+        return steps
+    return min(max(math.ceil(control_period / dt - 1e-9), 1), steps)
 
 
 @dataclass(frozen=True)
@@ -218,9 +219,9 @@ def follow(controls: np.ndarray, window: np.ndarray, velocity: np.ndarray, spec:
     and braking after ``hold`` steps of their first command; check every pose of the first ``steps``
     steps (default all; ``hits`` and ``clearance`` cover only those), vectorised over plans."""
     controls = np.asarray(controls, dtype=np.float64)
-    brake = np.zeros_like(controls)
-    brake[..., :hold, :] = controls[..., :1, :]  # the first command until the next tick, then stop
-    both = np.stack([controls, brake], axis=-3)  # [..., 2, T, 3]
+    both = np.zeros(controls.shape[:-2] + (2,) + controls.shape[-2:])  # [..., 2, T, 3]
+    both[..., 0, :, :] = controls
+    both[..., 1, :hold, :] = controls[..., :1, :]  # braking: the first command until the next tick, then stop
     substeps, spacing = pose_spacing(velocity, limits, spec.dt, spec.resolution)
     poses = kinematics.followed_rollout(velocity, both, limits, spec.dt, substeps)
     need = required_clearance(radius, spec.resolution, spacing)

@@ -342,10 +342,23 @@ def test_a_non_finite_now_stops_the_robot():
         assert not d.executing and np.all(d.command == 0.0), (now, d.reason)
 
 
-def test_a_goal_must_be_one_pose():
+def test_a_goal_and_an_odometry_pose_must_be_one_pose():
+    """Found here: [2, 3] goals and [1, 3] odometry poses were stored and broke the tick."""
     s = session(constant((0.2, 0.0, 0.0)))
     assert s.set_goal(np.zeros((2, 3)), 0.0) is not None
     assert s.tick(0.0).reason is StopReason.BAD_GOAL
+    assert s.set_odometry(np.zeros((1, 3)), np.zeros(3), 0.0) is not None
+    assert s.tick(0.0).reason is StopReason.BAD_ODOMETRY
+
+
+def test_stamps_of_the_wrong_type_are_refused_not_raised():
+    s = session(constant((0.2, 0.0, 0.0)))
+    for stamp in (None, "now", [1.0], object()):
+        assert s.set_costmap(grid(), stamp) is not None
+        assert s.set_odometry(np.zeros(3), np.zeros(3), stamp) is not None
+        assert s.set_goal(np.array([1.0, 0.0, 0.0]), stamp) is not None
+        assert s.set_path(straight_path(), stamp) is not None
+    assert s.set_costmap(Grid(np.zeros((4, 4), np.int8), 0.0), 0.0) is not None  # a resolution of 0
 
 
 garbage_float = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([1e308, -1e308, 0.0]))

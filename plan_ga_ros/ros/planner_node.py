@@ -411,9 +411,11 @@ class PlannerNode(LifecycleNode):
         if tick.fired:  # the watchdog stopped the robot meanwhile: this late result is discarded
             with self._lock:
                 decision = session.stop_decision(now, StopReason.DEADLINE, self._overrun[0])
-        elif decision.executing and self._active:
-            self._pubs["trajectory"].publish(conv.trajectory_msg(decision.controls.astype(np.float32)))
-            self._pubs["local_plan"].publish(self._path_buffer.fill(decision.path, frame, now, session.spec.dt))
+        elif decision.executing and self._active:  # built only for listeners: a Path costs ~1 ms to publish
+            if self._pubs["trajectory"].get_subscription_count():
+                self._pubs["trajectory"].publish(conv.trajectory_msg(decision.controls.astype(np.float32)))
+            if self._pubs["local_plan"].get_subscription_count():
+                self._pubs["local_plan"].publish(self._path_buffer.fill(decision.path, frame, now, session.spec.dt))
         if self._active:
             goals.after_tick(decision, frame, now)
         decision.timings_ms["publish"] = (time.perf_counter() - t0) * 1e3

@@ -15,6 +15,7 @@ import argparse
 import json
 import shutil
 import sys
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ INPUT_TYPES = {
     "cmd": ("geometry_msgs/msg/Twist", "geometry_msgs/msg/TwistStamped"),
     "local_plan": ("nav_msgs/msg/Path",),
 }
+PROGRESS_PERIOD = 15.0  # s of wall time between progress lines
 SAME_CLOCK_S = 1.0  # header stamps within this of the receive times: one clock (no offset applied)
 
 
@@ -348,8 +350,10 @@ def replay(args: argparse.Namespace) -> Summary:
                 trace.plans.append((t, d.path[:, :2].copy()))
             outputs.extend(_outputs(d, int(round(t * 1e9)), t + offset, frame, policy.spec.dt, path_buffer))
 
+        progress = Progress(reader.start_ns * 1e-9, reader.end_ns * 1e-9)
         for topic, t_ns, data in reader.messages(list(inputs)):
             t = t_ns * 1e-9
+            progress.show(t)
             if next_tick is None:
                 base = t if phase is None else phase
                 next_tick = base + np.ceil((t - base) / period) * period
@@ -426,6 +430,21 @@ def format_summary(s: Summary) -> str:
     else:
         lines.append("no recorded commands to compare with")
     return "\n".join(lines)
+
+
+class Progress:
+    """A line on stderr every PROGRESS_PERIOD s of wall time (a long bag whose GA ticks take a while)."""
+
+    def __init__(self, start: float, end: float) -> None:
+        self.start, self.end = start, end
+        self.began = self.last = time.monotonic()
+
+    def show(self, t: float) -> None:
+        wall = time.monotonic()
+        if wall - self.last >= PROGRESS_PERIOD:
+            self.last = wall
+            print(f"replaying: {t - self.start:.0f}/{self.end - self.start:.0f} s of the bag after "
+                  f"{wall - self.began:.0f} s", file=sys.stderr, flush=True)
 
 
 @dataclass
