@@ -138,3 +138,63 @@ def test_demo_launch_on_sim_time_ends_by_itself(tmp_path_factory, tmp_path):
     assert "all episodes done" in out
     assert "Traceback" not in out and "process has died" not in out, out[-4000:]  # both nodes exit cleanly
     assert not _group_members(proc.pid), "processes left behind:\n" + out[-4000:]
+
+
+@pytest.mark.dds
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_simulator_stops_its_robot_and_exits_cleanly_on_a_signal(tmp_path, sig):
+    """The simulator's robot is driving (a /cmd_vel of 0.3 m/s): SIGINT or SIGTERM brings it to rest (its
+    last odometry says so) and the node exits with status 0 and no traceback."""
+    import rclpy
+    from geometry_msgs.msg import Twist
+    from nav_msgs.msg import Odometry, Path as PathMsg
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+
+    domain = int(os.environ["ROS_DOMAIN_ID"]) % 20 + 230
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx, domain_id=domain)
+    node = rclpy.create_node("sim_signal_test", context=ctx)
+    odoms: list[Odometry] = []
+    paths: list[PathMsg] = []
+    latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+    node.create_subscription(Odometry, "/odom", odoms.append, 50)
+    node.create_subscription(PathMsg, "/plan", paths.append, latched)  # the episode starts once /plan is heard
+    cmd_pub = node.create_publisher(Twist, "/cmd_vel", 10)
+    log = tmp_path / "sim.log"
+    exe = Path(sys.executable).with_name("sim_node")
+    with open(log, "w") as f:
+        proc = subprocess.Popen([str(exe), "--ros-args", "-p", "episodes:=1", "-p", "episode_timeout:=60.0"],
+                                env=dict(os.environ, ROS_DOMAIN_ID=str(domain)), stdout=f, stderr=subprocess.STDOUT)
+    try:
+        cmd = Twist()
+        cmd.linear.x = 0.3
+        end = time.monotonic() + 60.0
+        while time.monotonic() < end and not (odoms and odoms[-1].twist.twist.linear.x > 0.2):
+            if paths:
+                cmd_pub.publish(cmd)
+            rclpy.spin_once(node, executor=None, timeout_sec=0.05) if False else _spin(node, ctx)
+        assert paths and odoms and odoms[-1].twist.twist.linear.x > 0.2, "the robot never drove:\n" + log.read_text()
+        proc.send_signal(sig)
+        code = proc.wait(timeout=20)
+        end = time.monotonic() + 2.0
+        while time.monotonic() < end:
+            _spin(node, ctx)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        node.destroy_node()
+        rclpy.shutdown(context=ctx)
+    out = log.read_text()
+    assert code == 0, out
+    assert "Traceback" not in out and "robot stopped" in out, out
+    last = odoms[-1].twist.twist
+    assert last.linear.x == 0.0 and last.angular.z == 0.0, f"the last odometry still moves: {last}"
+
+
+def _spin(node, ctx) -> None:
+    from rclpy.executors import SingleThreadedExecutor
+
+    executor = SingleThreadedExecutor(context=ctx)
+    executor.add_node(node)
+    executor.spin_once(timeout_sec=0.05)
+    executor.remove_node(node)

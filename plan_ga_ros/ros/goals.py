@@ -262,6 +262,12 @@ class GoalInputs:
             if forgotten:  # the session dropped it (deactivate, cleanup, a refusal): so do we
                 self._source = None
                 return
+            if source.frame and source.frame == target == source.placed_frame and self._tf_error:
+                # The odometry frame came back to the goal's own frame: no transform is needed any more.
+                with self._lock:
+                    self._session.accept("transform")
+                self._set_tf_status(None, "not needed (goal in the odometry frame)", f"{source.frame}")
+                return
             if not source.frame or not target or (source.frame == target == source.placed_frame) or not held:
                 return
             if TF2_ERROR and source.placed_frame == source.frame:
@@ -336,7 +342,10 @@ class GoalInputs:
         if self._logged.get(topic) == message:
             return
         self._logged[topic] = message
-        (self._log.warning if warn else self._log.info)(message)
+        if warn:  # rclpy pins one severity per call site: two calls, not one with a chosen method
+            self._log.warning(message)
+        else:
+            self._log.info(message)
 
     def destroy(self) -> None:
         """Release subscriptions, publishers and the tf2 listener."""
