@@ -140,6 +140,7 @@ def test_demo_launch_on_sim_time_ends_by_itself(tmp_path_factory, tmp_path):
     assert not _group_members(proc.pid), "processes left behind:\n" + out[-4000:]
 
 
+
 @pytest.mark.dds
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_simulator_stops_its_robot_and_exits_cleanly_on_a_signal(tmp_path, sig):
@@ -147,13 +148,17 @@ def test_simulator_stops_its_robot_and_exits_cleanly_on_a_signal(tmp_path, sig):
     last odometry says so) and the node exits with status 0 and no traceback."""
     import rclpy
     from geometry_msgs.msg import Twist
-    from nav_msgs.msg import Odometry, Path as PathMsg
+    from nav_msgs.msg import Odometry
+    from nav_msgs.msg import Path as PathMsg
+    from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
     domain = int(os.environ["ROS_DOMAIN_ID"]) % 20 + 230
     ctx = rclpy.Context()
     rclpy.init(context=ctx, domain_id=domain)
     node = rclpy.create_node("sim_signal_test", context=ctx)
+    executor = SingleThreadedExecutor(context=ctx)
+    executor.add_node(node)
     odoms: list[Odometry] = []
     paths: list[PathMsg] = []
     latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -172,16 +177,17 @@ def test_simulator_stops_its_robot_and_exits_cleanly_on_a_signal(tmp_path, sig):
         while time.monotonic() < end and not (odoms and odoms[-1].twist.twist.linear.x > 0.2):
             if paths:
                 cmd_pub.publish(cmd)
-            rclpy.spin_once(node, executor=None, timeout_sec=0.05) if False else _spin(node, ctx)
+            executor.spin_once(timeout_sec=0.05)
         assert paths and odoms and odoms[-1].twist.twist.linear.x > 0.2, "the robot never drove:\n" + log.read_text()
         proc.send_signal(sig)
         code = proc.wait(timeout=20)
         end = time.monotonic() + 2.0
-        while time.monotonic() < end:
-            _spin(node, ctx)
+        while time.monotonic() < end:  # the last odometry in flight
+            executor.spin_once(timeout_sec=0.05)
     finally:
         if proc.poll() is None:
             proc.kill()
+        executor.shutdown()
         node.destroy_node()
         rclpy.shutdown(context=ctx)
     out = log.read_text()
@@ -189,12 +195,3 @@ def test_simulator_stops_its_robot_and_exits_cleanly_on_a_signal(tmp_path, sig):
     assert "Traceback" not in out and "robot stopped" in out, out
     last = odoms[-1].twist.twist
     assert last.linear.x == 0.0 and last.angular.z == 0.0, f"the last odometry still moves: {last}"
-
-
-def _spin(node, ctx) -> None:
-    from rclpy.executors import SingleThreadedExecutor
-
-    executor = SingleThreadedExecutor(context=ctx)
-    executor.add_node(node)
-    executor.spin_once(timeout_sec=0.05)
-    executor.remove_node(node)
