@@ -139,15 +139,20 @@ def trajectory_collisions(window: np.ndarray, poses: np.ndarray, spec: ModelSpec
     """Collision flags [..., N] for robot-frame poses [..., N+1, 3] whose first pose is the robot's.
 
     A pose collides when it is closer than ``required_clearance`` to a lethal window cell or its
-    centre is in inscribed space. If the robot already starts in collision on the window (the window
-    is re-gridded every tick as the robot moves, so a clear robot can land there), a pose collides
-    when it is any closer to a lethal cell than the start (no tolerance: a tolerance would be a
-    ratchet, re-based every tick) or its centre is on a lethal cell: the robot may turn in place or
-    back out, never go deeper, and is never trapped.
+    centre is in inscribed space. The window is re-gridded every tick as the robot moves, so a robot
+    the last window kept clear can start inside the required clearance of this one. There the window
+    cannot tell how close the true obstacles are (they may reach ``quantisation_pad`` past its cells),
+    so a pose that is still inside must have moved *away*: its clearance must exceed the start's by
+    ``ESCAPE_RATE`` times the distance travelled, and its centre must not be on a lethal cell. Turning
+    in place and backing out pass; sliding along an obstacle or creeping toward it does not, not even
+    by millimetres (a tolerance would be a ratchet, re-based every tick).
     """
     poses = np.asarray(poses, dtype=np.float64)
     need = required_clearance(radius, spec.resolution, spacing)
     return _flags(window, poses, spec, radius, need)[0]
+
+
+ESCAPE_RATE = 0.5  # from a start inside the required clearance: clearance gained per metre travelled
 
 
 def _flags(window: np.ndarray, poses: np.ndarray, spec: ModelSpec, radius: float, need: float
@@ -155,8 +160,9 @@ def _flags(window: np.ndarray, poses: np.ndarray, spec: ModelSpec, radius: float
     """(collision flags [..., N] with the escape rule of ``trajectory_collisions``, clearance [..., N+1])."""
     centre, d = probe(window, poses[..., :2], spec.resolution, check_reach(radius, spec.resolution, need))
     hit = (d < need) | (centre >= INSCRIBED_COST)
-    deeper = (d[..., 1:] < np.minimum(d[..., :1], need)) | (centre[..., 1:] >= LETHAL_COST)
-    return np.where(hit[..., :1], deeper, hit[..., 1:]), d
+    moved = np.hypot(poses[..., 1:, 0] - poses[..., :1, 0], poses[..., 1:, 1] - poses[..., :1, 1])
+    away = (d[..., 1:] >= need) | (d[..., 1:] >= d[..., :1] + ESCAPE_RATE * moved)
+    return np.where(hit[..., :1], ~away | (centre[..., 1:] >= LETHAL_COST), hit[..., 1:]), d
 
 
 MIN_LOOKAHEAD_TIME = 0.5  # s: the collision check never looks less far ahead (a floor, not a parameter)

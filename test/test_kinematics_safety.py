@@ -310,9 +310,34 @@ def test_a_start_in_collision_cannot_creep_deeper_tick_by_tick():
     creep = np.tile([0.005, 0.0, 0.0], (20, 1))  # 5 mm over the 1 s horizon (the old rule allowed 10 mm)
     check = validate_plan(creep, window, SPEC, 0.2, 1.0, limits=Limits(max_a_x=100.0))
     assert not check.ok and "collides" in check.reason
-    # Moving along the wall (parallel to its face) keeps the distance: allowed.
+
+
+def test_a_start_in_collision_may_not_slide_along_the_obstacle_only_move_away():
+    """Inside the required clearance the window cannot say how close the true obstacle is: sliding
+    along its lethal cells at constant window clearance is refused, moving away is not."""
+    window = np.zeros((50, 50), np.float32)
+    window[:, 27:] = 1.0
+    omni = Limits(max_v_y=0.5, max_a_y=5.0, min_v_x=-0.5)
     along = np.tile([0.0, 0.2, 0.0], (20, 1))
-    assert validate_plan(along, window, SPEC, 0.2, 1.0, limits=Limits(max_v_y=0.5, max_a_y=5.0)).ok
+    assert not validate_plan(along, window, SPEC, 0.2, 1.0, limits=omni).ok
+    away = np.tile([-0.2, 0.2, 0.0], (20, 1))  # 45° away from the face: clearance grows at 0.71 m/m
+    assert validate_plan(away, window, SPEC, 0.2, 1.0, limits=omni).ok
+
+
+def test_the_dense_field_collision_of_the_old_check():
+    """Found by driving the GA through the session in dense world 200001: at this pose the window's
+    lethal cells lie 0.2 m to the side, parallel to the heading, while the true disc behind them comes
+    2.6 cm closer over the next 0.1 m. The old check accepted driving on; the base then collided."""
+    from plan_ga_ros.sim.world import WorldConfig, local_costmap, make_scenario
+
+    scenario = make_scenario(200001, WorldConfig(), "dense")
+    pose, velocity = np.array([5.7, 5.502, -2.706]), np.array([0.136, 0.0, 0.0])
+    window = costmap_window(local_costmap(scenario.world, pose), pose, SPEC)
+    ahead = np.tile([0.3, 0.0, 0.0], (20, 1))
+    path = compose(pose, followed_rollout(velocity, ahead, SPEC.limits, SPEC.dt, 1))
+    assert min(scenario.world.clearance(p[:2]) for p in path[:4]) < 0  # driving on collides
+    _, check = make_safe(ahead.ravel(), window, np.array([0.2, 0.0, 0.0]), velocity, SPEC, PlannerConfig())
+    assert not check.ok
 
 
 def test_ga_escapes_from_a_start_in_collision():
