@@ -297,8 +297,8 @@ def test_a_robot_starting_in_collision_may_turn_or_back_out_but_never_go_deeper(
     assert not validate_plan(towards, window, SPEC, 0.2, 1.0).ok
     # Turn around (the yaw rate ramps up at 3 rad/s²) and drive away: accepted.
     back = np.zeros((20, 3))
-    back[:15, 2] = 1.5
-    back[15:, 0] = 0.3
+    back[:17, 2] = 1.5
+    back[17:, 0] = 0.3
     assert validate_plan(back, window, SPEC, 0.2, 2.0).ok
 
 
@@ -317,7 +317,7 @@ def test_a_start_in_collision_may_not_slide_along_the_obstacle_only_move_away():
     along its lethal cells at constant window clearance is refused, moving away is not."""
     window = np.zeros((50, 50), np.float32)
     window[:, 27:] = 1.0
-    omni = Limits(max_v_y=0.5, max_a_y=5.0, min_v_x=-0.5)
+    omni = Limits(max_v_y=0.5, max_a_y=5.0, min_v_x=-0.5, max_a_x=5.0)
     along = np.tile([0.0, 0.2, 0.0], (20, 1))
     assert not validate_plan(along, window, SPEC, 0.2, 1.0, limits=omni).ok
     away = np.tile([-0.2, 0.2, 0.0], (20, 1))  # 45° away from the face: clearance grows at 0.71 m/m
