@@ -321,11 +321,17 @@ class PlannerSession:
         """The smoothed acceleration estimate from the odometry history (zeros if too short)."""
         if len(self._history) < 2:
             return np.zeros(3)
-        times = np.fromiter((h[0] for h in self._history), float, len(self._history))
-        vels = np.stack([h[1] for h in self._history])
-        keep = times >= times[-1] - 2.0 * self.config.acceleration_window - 1e-9
-        return kinematics.estimate_acceleration(times[keep], vels[keep], self.config.acceleration_window,
-                                                self.config.limits)
+        # the history is in increasing stamp order: walk back from the newest to the window's start
+        cutoff = self._history[-1][0] - 2.0 * self.config.acceleration_window - 1e-9
+        recent = []
+        for sample in reversed(self._history):
+            if sample[0] < cutoff:
+                break
+            recent.append(sample)
+        recent.reverse()
+        times = np.fromiter((h[0] for h in recent), float, len(recent))
+        vels = np.stack([h[1] for h in recent])
+        return kinematics.estimate_acceleration(times, vels, self.config.acceleration_window, self.config.limits)
 
     # ------------------------------------------------------------------ the tick
     def tick(self, now: float) -> Decision:

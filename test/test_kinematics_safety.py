@@ -139,7 +139,7 @@ def simulate(controls, velocity, limits, dt, hold=1, period=None, sim_dt=0.002):
     return np.array(out)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(seed=st.integers(0, 2**31 - 1), v=st.floats(0.0, 0.5), w=st.floats(-1.5, 1.5))
 def test_the_checked_rollout_is_where_the_simulated_base_goes(seed, v, w):
     """The check rolls a plan out as the base follows it at its acceleration limits from its measured
@@ -147,7 +147,8 @@ def test_the_checked_rollout_is_where_the_simulated_base_goes(seed, v, w):
     plan = clip_controls(np.random.default_rng(seed).uniform(-1, 1, size=(20, 3)) * [0.5, 0, 1.5], SPEC.limits)
     velocity = np.array([v, 0.0, w])
     checked = followed_rollout(velocity, plan, SPEC.limits, SPEC.dt, 4)[::4]
-    np.testing.assert_allclose(checked[:, :2], simulate(plan, velocity, SPEC.limits, SPEC.dt)[:, :2], atol=4e-3)
+    simulated = simulate(plan, velocity, SPEC.limits, SPEC.dt, sim_dt=0.005)
+    np.testing.assert_allclose(checked[:, :2], simulated[:, :2], atol=4e-3)
 
 
 def test_a_stop_at_speed_is_checked_over_the_real_braking_distance():

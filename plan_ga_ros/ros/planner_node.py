@@ -3,9 +3,10 @@
 The node converts messages, hands them to the session, calls ``session.tick(now)`` on its planning
 thread and publishes the Decision. Three threads, one lock (``_lock``) around the session:
 
-- the executor: subscriptions, services, lifecycle, parameters, and the planning timer (ROS time),
-  whose only work is to wake the planning thread;
-- the planning thread: one tick at a time (model inference included), then the publications;
+- the executor: subscriptions, services, lifecycle, parameters, and, under ``use_sim_time`` only, the
+  planning timer (ROS time), whose only work is to wake the planning thread;
+- the planning thread: one tick at a time (model inference included), then the publications; on the
+  system clock it paces itself (an Event wait until the next period: no executor wake-up per tick);
 - the watchdog (``watchdog.py``, wall time, never blocked by a tick): a tick that overruns
   ``max_tick_time`` gets a zero command and ERROR, and its inference is cancelled; a clock that stops
   (``/clock`` under ``use_sim_time``) stops the robot; it publishes the diagnostics.
@@ -32,9 +33,11 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Twist, TwistStamped
 from nav_msgs.msg import OccupancyGrid, Odometry, Path
+from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.clock import JumpThreshold
 from rclpy.duration import Duration
 from rclpy.event_handler import PublisherEventCallbacks, SubscriptionEventCallbacks
+from rclpy.exceptions import InvalidHandle
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
@@ -72,6 +75,18 @@ def default_model_path() -> str:
     return str(FsPath(__file__).resolve().parents[2] / "models" / "planner.onnx")
 
 
+class PolledGroup(ReentrantCallbackGroup):
+    """A callback group the executor leaves out of its wait set while ``polled``: its subscription is
+    then taken by the planning thread before each tick (no executor wake-up per message)."""
+
+    def __init__(self, polled: Callable[[], bool]) -> None:
+        super().__init__()
+        self.polled = polled
+
+    def can_execute(self, entity: Any) -> bool:
+        return not self.polled()
+
+
 def guarded(callback: Callable[..., None]) -> Callable[..., None]:
     """Run a callback so that an unexpected exception stops the robot instead of the node."""
 
@@ -99,6 +114,9 @@ class PlannerNode(LifecycleNode):
         self._session: PlannerSession | None = None
         self._goals: Any = None
         self._subs: list = []
+        self._odom_sub: Any = None
+        self._odom_group = PolledGroup(self._odometry_polled)
+        self._take_lock = threading.Lock()  # one thread at a time takes polled odometry
         self._pubs: dict[str, Any] = {}
         self._timer = None
         self._active = self._stopping = False
@@ -112,6 +130,7 @@ class PlannerNode(LifecycleNode):
         self._goal_diag_at = -math.inf
         self._path_buffer = conv.PathBuffer()
         self._tick_event = threading.Event()
+        self._repace = False  # the planning thread restarts its own pacing (activation)
         self._params = NodeParameters(self, lambda: self._session is not None, self._prepare_change,
                                       self._apply_change)
         self._model = ModelSlot(self._params, default_model_path, self.get_logger(), self._swap_model)
@@ -217,9 +236,10 @@ class PlannerNode(LifecycleNode):
         self._subs = [
             self.create_subscription(OccupancyGrid, "/local_costmap/costmap", self._on_costmap, qos["costmap"],
                                      event_callbacks=self._sub_events("/local_costmap/costmap")),
-            self.create_subscription(Odometry, "/odom", self._on_odom, qos["odom"],
+            self.create_subscription(Odometry, "/odom", self._on_odom, qos["odom"], callback_group=self._odom_group,
                                      event_callbacks=self._sub_events("/odom")),
         ]
+        self._odom_sub = self._subs[1]
         self._goals = GoalInputs(self, self._session, self._lock, qos["goal"], qos["path"])
         latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -243,8 +263,10 @@ class PlannerNode(LifecycleNode):
         with self._lock:
             self._session.clear_goal()  # a goal received while inactive never moves the robot
         self._next_due = self._last_odom_tick = -math.inf
-        self._timer = self.create_timer(1.0 / self._v("planning_frequency"), self._on_timer)
-        self._active = True
+        if self.get_clock().ros_time_is_active:  # sim time: a ROS timer; else the planning thread paces
+            self._timer = self.create_timer(1.0 / self._v("planning_frequency"), self._on_timer)
+        self._repace = self._active = True
+        self._tick_event.set()
         self._record(Decision(self._now(), StopReason.NO_GOAL))
         return super().on_activate(state)
 
@@ -275,6 +297,8 @@ class PlannerNode(LifecycleNode):
     def _release(self) -> None:
         if self._goals is not None:
             self._goals.destroy()
+        with self._take_lock:
+            self._odom_sub = None
         for sub in self._subs:
             self.destroy_subscription(sub)
         with self._cmd_lock:
@@ -351,6 +375,29 @@ class PlannerNode(LifecycleNode):
         if self._active and self._v("plan_on_odometry") and self._odometry_due(self._now()):
             self._tick_event.set()
 
+    def _odometry_polled(self) -> bool:
+        """Odometry is taken by the planning thread before each tick, not by the executor on arrival,
+        unless it drives the ticks (plan_on_odometry) or the clock is simulated (a reset must not see
+        queued messages of the old time line) or the node is inactive (diagnostics show its age)."""
+        return self._active and not self._v("plan_on_odometry") and not self.get_clock().ros_time_is_active
+
+    def _take_odometry(self, keep: bool = True) -> None:
+        """Take every queued odometry message, in order, through ``_on_odom`` (``keep=False``: drop them)."""
+        with self._take_lock:
+            sub = self._odom_sub
+            if sub is None:
+                return
+            try:
+                with sub.handle:
+                    while True:
+                        taken = sub.handle.take_message(sub.msg_type, sub.raw)
+                        if taken is None:
+                            return
+                        if keep:
+                            self._on_odom(taken[0])
+            except InvalidHandle:  # destroyed meanwhile
+                return
+
     def _odometry_due(self, now: float) -> bool:
         """plan_on_odometry: the first odometry after each period plans (phase-locked to
         planning_frequency; a gap or a clock that jumped back resynchronises)."""
@@ -363,15 +410,22 @@ class PlannerNode(LifecycleNode):
         return True
 
     def _on_timer(self) -> None:
+        if not self.get_clock().ros_time_is_active:
+            return  # use_sim_time was turned off: the planning thread paces itself
+        if self._timer_due():
+            self._tick_event.set()
+
+    def _timer_due(self) -> bool:
         since = self._now() - self._last_odom_tick
-        if self._v("plan_on_odometry") and 0.0 <= since < 1.5 / self._v("planning_frequency"):
-            return  # odometry drives the ticks; the timer only covers missing odometry
-        self._tick_event.set()
+        # plan_on_odometry: odometry drives the ticks; the timer only covers missing odometry
+        return not (self._v("plan_on_odometry") and 0.0 <= since < 1.5 / self._v("planning_frequency"))
 
     def _on_clock_jump(self, jump: Any) -> None:
         """The clock jumped back (a simulation reset, a bag loop): what the session holds belongs to
         another time line. Forget it and stop; plan again from the next inputs and goal."""
         self._next_due = self._last_odom_tick = -math.inf
+        if self._odometry_polled():
+            self._take_odometry(keep=False)  # queued before the jump: the old time line
         if self._session is not None:
             with self._lock:
                 self._session.reset()
@@ -381,11 +435,32 @@ class PlannerNode(LifecycleNode):
 
     # ------------------------------------------------------------------ the planning thread
     def _plan_loop(self) -> None:
+        """Tick when woken (ROS timer under sim time, odometry, a stop) or, on the system clock, every
+        period by itself: one Event wait per tick, no executor wake-up, no polling."""
+        due = math.inf  # monotonic time of the next self-paced tick
         while True:
-            self._tick_event.wait()
+            timeout = None
+            if self._active and not self._stopping:
+                if self.get_clock().ros_time_is_active:
+                    due, self._repace = math.inf, False  # the ROS timer paces: nothing to re-pace
+                    if self._timer is None:  # use_sim_time turned on while active
+                        self._timer = self.create_timer(1.0 / self._v("planning_frequency"), self._on_timer)
+                else:
+                    wall = time.monotonic()
+                    if self._repace or due == math.inf:
+                        self._repace, due = False, wall + 1.0 / self._v("planning_frequency")
+                    timeout = max(0.0, due - wall)
+            woken = self._tick_event.wait(timeout)
             self._tick_event.clear()
             if self._stopping:
                 return
+            if not woken:  # the self-paced period is due
+                period, wall = 1.0 / self._v("planning_frequency"), time.monotonic()
+                due = due + period if 0.0 <= wall - due < period else wall + period
+                if not self._timer_due():
+                    continue
+            elif self._repace:
+                continue
             if self._active and not self._watchdog.clock_stopped:
                 try:
                     self._tick()
@@ -397,6 +472,8 @@ class PlannerNode(LifecycleNode):
         session, goals = self._session, self._goals
         if session is None:
             return
+        if self._odometry_polled():
+            self._take_odometry()
         now = self._now()
         goals.before_tick(now, self._v("transform_tolerance"))
         tick = self._watchdog.watch()

@@ -484,12 +484,13 @@ def draw(trace: Trace, summary: Summary, path: Path) -> str | None:
     for k, p in enumerate(trace.paths):
         ax.plot(p[:, 0], p[:, 1], "--" if len(p) > 1 else "*", color="tab:blue", lw=1, ms=10,
                 label="goal / global path" if k == 0 else None)
-    for k, (_, plan) in enumerate(trace.plans):
-        ax.plot(plan[:, 0], plan[:, 1], color="tab:orange", lw=0.8, alpha=0.7, label="replayed local plan (1 Hz)"
-                if k == 0 else None)
     jumps = np.flatnonzero(np.hypot(*np.diff(odom[:, 1:], axis=0).T) > 0.5) + 1  # a new episode, a reset
     xy = np.insert(odom[:, 1:], jumps, np.nan, axis=0)
-    ax.plot(xy[:, 0], xy[:, 1], color="k", lw=1.5, label="recorded odometry")
+    ax.plot(xy[:, 0], xy[:, 1], color="0.4", lw=1.0, label="recorded odometry")
+    for k, (_, plan) in enumerate(trace.plans):
+        ax.plot(plan[:, 0], plan[:, 1], color="tab:red", lw=1.5, alpha=0.8, label="replayed local plan (1 Hz)"
+                if k == 0 else None)
+        ax.plot(*plan[0], ".", color="tab:red", ms=4)
     ax.set_aspect("equal")
     ax.set_xlabel("x (m)")
     ax.set_ylabel("y (m)")
