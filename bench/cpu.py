@@ -173,6 +173,8 @@ def main() -> None:
     p.add_argument("--model", default=str(MODEL))
     p.add_argument("--quick", action="store_true", help="3 windows of 5 s")
     p.add_argument("--no-save", action="store_true")
+    p.add_argument("--planner-root", default=str(REPO),
+                   help="directory holding the plan_ga_ros package to run (e.g. an older version, for before/after)")
     p.add_argument("--baseline-node", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.baseline_node:
@@ -180,9 +182,11 @@ def main() -> None:
     if args.quick:
         args.window, args.windows, args.warmup = 5.0, 3, 3.0
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    planner_env = dict(env, PYTHONPATH=args.planner_root + os.pathsep + env["PYTHONPATH"])
     planner = subprocess.Popen([sys.executable, "-m", "plan_ga_ros.ros.planner_node", "--ros-args",
                                 "-p", f"model_path:={args.model}", "-p", f"planning_frequency:={RATE}"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=REPO)
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=planner_env,
+                               cwd=args.planner_root)
     baseline = subprocess.Popen([sys.executable, __file__, "--baseline-node"], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, env=env)
     rclpy.init()

@@ -20,6 +20,7 @@ def main() -> int:
         ["inference.py", "--runs", "500" if q else "3000"],
         ["ga_vs_nn.py", "--plans", "30" if q else "200"],
         ["e2e.py", "--seconds", "6" if q else "30", *(["--max-rates", "50,200"] if q else [])],
+        ["cpu.py", *(["--quick"] if q else [])],
         ["soak.py", "--minutes", "1" if q else "10", "--warmup", "20" if q else "60"],
         ["scaling.py", *(["--quick"] if q else [])],
     ]

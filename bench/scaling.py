@@ -54,10 +54,11 @@ def marginal_task_ms(backend: compute.ComputeConfig, few: int, many: int) -> flo
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--quick", action="store_true", help="a short version (fewer, shorter episodes)")
-    p.add_argument("--episodes", type=int, default=None)
+    p.add_argument("--episodes", type=int, default=None, help="GA episodes per backend (default 12, quick 4)")
+    p.add_argument("--max-time", type=float, default=None, help="episode time limit in s (default 15, quick 8)")
     args = p.parse_args()
-    episodes = args.episodes or (6 if args.quick else 24)
-    max_time = 10.0 if args.quick else 20.0
+    episodes = args.episodes or (4 if args.quick else 12)
+    max_time = args.max_time or (8.0 if args.quick else 15.0)
     seeds = list(range(episodes))
     load_before = os.getloadavg()[0]  # other work on the machine skews every figure: recorded with them
     runs: dict[str, dict] = {}
