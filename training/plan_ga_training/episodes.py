@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -94,9 +95,16 @@ class EpisodeResult:
 
 
 # ---------------------------------------------------------------- networks (feed → raw plan)
-@functools.lru_cache(maxsize=2)
 def load_onnx_policy(path: str):
-    """One loaded, warmed-up ONNX Runtime session per model per worker process (episodes reuse it)."""
+    """One loaded, warmed-up ONNX Runtime session per model file version per process (episodes reuse
+    it). Keyed by the file's size and modification time too: DAgger rounds export to the same path, and
+    with one worker the episodes run in this very process."""
+    st = os.stat(path)
+    return _load_onnx_policy(os.path.abspath(path), st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=2)
+def _load_onnx_policy(path: str, mtime_ns: int, size: int):
     from plan_ga_ros.policy import OnnxPolicy
 
     return OnnxPolicy(path)
