@@ -27,7 +27,13 @@ from std_msgs.msg import Float32MultiArray
 from plan_ga_ros.ros import conversions as conv
 
 EXECUTOR = SingleThreadedExecutor
-_domains = itertools.count(int(os.environ.get("ROS_DOMAIN_ID", "30")) % 50 * 3 + 60)
+_domain_counter = itertools.count(int(os.environ.get("ROS_DOMAIN_ID", "30")) * 7)
+
+
+def fresh_domain() -> int:
+    """A DDS domain of its own for one test's nodes, cycling through 50..219 (FastDDS takes ids up to
+    232; ROS_DOMAIN_ID itself stays below 100 in this project's runs)."""
+    return next(_domain_counter) % 170 + 50
 
 
 def grid_msg(data: np.ndarray, resolution: float, origin: tuple[float, float, float] = (0, 0, 0),
@@ -105,7 +111,7 @@ class Harness:
         self.spin_error = ""
         self.odom_sent = 0
         self._last_odom_t = time.monotonic()
-        self.domain = int(os.environ["ROS_DOMAIN_ID"]) if params is None else next(_domains)
+        self.domain = int(os.environ["ROS_DOMAIN_ID"]) if params is None else fresh_domain()
         self.context = Context()
         rclpy.init(context=self.context, domain_id=self.domain)
         self.planner = None  # params=None: the planner runs in another process
@@ -319,14 +325,13 @@ class Harness:
             rclpy.try_shutdown(context=self.context)
 
 
-_external_domains = itertools.count(int(os.environ.get("ROS_DOMAIN_ID", "30")) % 50 * 3 + 80)
 
 
 class ExternalPlanner:
     """The planner as a separate process (an executable and --ros-args), with a Harness driving it."""
 
     def __init__(self, command: list[str], env: dict[str, str] | None = None, **harness_kw: Any) -> None:
-        self.domain = str(next(_external_domains))
+        self.domain = str(fresh_domain())
         self._saved = os.environ["ROS_DOMAIN_ID"]
         os.environ["ROS_DOMAIN_ID"] = self.domain
         # Its own process group, as a program started from a terminal: tests send it a terminal's Ctrl-C.

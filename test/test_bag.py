@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import onnx_models as om
 import pytest
+from harness import fresh_domain
 
 from plan_ga_ros.sim import bag, replay
 
@@ -189,7 +190,7 @@ def demo(tmp_path_factory) -> Path:
     """One short demo episode (simulator + planner node over DDS), recorded into demo_bag/."""
     out = tmp_path_factory.mktemp("demo")
     model = SHIPPED if SHIPPED.exists() else Path(om.go_to_goal(str(out / "go_to_goal.onnx")))
-    env = dict(os.environ, ROS_DOMAIN_ID=str(int(os.environ["ROS_DOMAIN_ID"]) % 20 + 190))
+    env = dict(os.environ, ROS_DOMAIN_ID=str(fresh_domain()))
     exe = Path(sys.executable).with_name("plan_ga_demo")
     run = subprocess.run([str(exe), "--episodes", "1", "--routes", "0", "--episode-timeout", "25", "--model",
                           str(model), "--out-dir", str(out)], env=env, capture_output=True, text=True, timeout=300)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import onnx_models as om
 import pytest
+from harness import fresh_domain
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "models" / "planner.onnx"
@@ -19,7 +20,7 @@ OUTCOMES = {"success", "collision", "timeout"}
 
 
 def run_demo(tmp_path, *extra):
-    env = dict(os.environ, ROS_DOMAIN_ID=str(int(os.environ["ROS_DOMAIN_ID"]) + 120))
+    env = dict(os.environ, ROS_DOMAIN_ID=str(fresh_domain()))
     exe = Path(sys.executable).with_name("plan_ga_demo")
     return subprocess.run([str(exe), "--out-dir", str(tmp_path), *extra], env=env, capture_output=True, text=True,
                           timeout=300)
@@ -110,7 +111,7 @@ def test_demo_launch_on_sim_time_ends_by_itself(tmp_path_factory, tmp_path):
     if base is None:
         pytest.skip(why)
     env = installed_env(build_install(tmp_path_factory), base)
-    env.update(ROS_DOMAIN_ID=str(int(os.environ["ROS_DOMAIN_ID"]) % 20 + 210),
+    env.update(ROS_DOMAIN_ID=str(fresh_domain()),
                ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
     log = tmp_path / "launch.log"
     with open(log, "w") as f:
@@ -153,7 +154,7 @@ def test_simulator_stops_its_robot_and_exits_cleanly_on_a_signal(tmp_path, sig):
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
-    domain = int(os.environ["ROS_DOMAIN_ID"]) % 20 + 230
+    domain = fresh_domain()
     ctx = rclpy.Context()
     rclpy.init(context=ctx, domain_id=domain)
     node = rclpy.create_node("sim_signal_test", context=ctx)

@@ -6,7 +6,6 @@ onto .venv); elsewhere it skips and says why.
 
 from __future__ import annotations
 
-import itertools
 import os
 import shutil
 import signal
@@ -19,12 +18,12 @@ import numpy as np
 import onnx_models as om
 import pytest
 from geometry_msgs.msg import PoseStamped
+from harness import fresh_domain
 from test_package import build_install, installed_env, launch_env
 
 NODE = "/plan_ga_planner"
 FREE = np.zeros((120, 120), np.int8)
 ORIGIN = (-3.0, -3.0, 0.0)
-_domains = itertools.count(150 + int(os.environ.get("ROS_DOMAIN_ID", "30")) % 20 * 3)
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +57,7 @@ class Launched:
     def __init__(self, env: dict[str, str], log: Path, *launch_args: str) -> None:
         from harness import Harness
 
-        self.domain = str(next(_domains))
+        self.domain = str(fresh_domain())
         self.log_path = log
         self._log = open(log, "w")
         cmd = ["ros2", "launch", "plan_ga_ros", "planner.launch.py", *launch_args]
