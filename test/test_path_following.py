@@ -14,6 +14,7 @@ import pytest
 from geometry_msgs.msg import PoseStamped, TransformStamped
 from nav_msgs.msg import Path
 from rclpy.qos import QoSProfile, ReliabilityPolicy
+from test_node import moving, stopped
 
 from plan_ga_ros.ros import conversions as conv
 
@@ -136,16 +137,6 @@ def driver(harness_factory, models):
         return PathDriver(h)
 
     return make
-
-
-def moving(h) -> bool:
-    cmd = h.last_cmd()
-    return cmd is not None and bool(np.any(cmd != 0))
-
-
-def stopped(h) -> bool:
-    cmd = h.last_cmd()
-    return cmd is not None and not np.any(cmd != 0)
 
 
 def reached(h, timeout: float) -> bool:
