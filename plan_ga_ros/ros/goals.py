@@ -271,7 +271,10 @@ class GoalInputs:
             if not source.frame or not target or (source.frame == target == source.placed_frame) or not held:
                 return
             if TF2_ERROR and source.placed_frame == source.frame:
-                return  # the session refuses the frame itself; said once in the log
+                if target != source.frame:  # the session refuses the frame itself; said once in the log
+                    self._log_change("tf2", f"{TF2_ERROR}: goals and paths in '{source.frame}' (not the "
+                                     f"odometry frame '{target}') are refused", warn=True)
+                return
             self._place(source, target, now, transform_tolerance, first=False)
 
     # ------------------------------------------------------------------ outputs
