@@ -18,7 +18,7 @@ from plan_ga_ros import parameters
 from plan_ga_ros.contract import ContractError, ModelSpec
 from plan_ga_ros.ga import GAConfig
 from plan_ga_ros.planner import LIMIT_NAMES, PlannerConfig
-from plan_ga_ros.sim.world import WorldConfig
+from plan_ga_ros.sim.world import FAMILIES, WorldConfig
 
 from .compute import BACKENDS, ComputeConfig
 from .episodes import EpisodeConfig
@@ -30,6 +30,10 @@ class DatasetConfig:
     seed_base: int = 0
     workers: int = 2
     out_dir: str = "training/runs/default/data"
+    # Each episode draws what users configure (randomize.draw: inflation, cost scaling, costmap
+    # resolution and size, unknown space, odometry noise and latency, planning rate); the node is told
+    # the costmap's cost scaling factor as a user sets ``inflation_decay``.
+    randomize: bool = False
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,10 @@ class DaggerConfig:
     rounds: int = 2
     episodes: int = 150
     seed_base: int = 20_000  # round r: seed_base + 10000 r; up to 7 rounds before the evaluation seeds
+    # Rounds after the first draw each episode's world family in proportion to how far the network's
+    # success on it (the previous round, where it drove) is below the GA's (the GA dataset), plus
+    # this floor; 0 turns it off (families drawn as ``world.kinds``). See dataset.focus_weights.
+    focus_floor: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,7 @@ class EvaluateConfig:
     episodes: int = 200
     seed_base: int = 100_000
     workers: int = 2
+    kinds: tuple[str, ...] = ()  # world families of the held-out evaluation; () = world.kinds
 
 
 @dataclass(frozen=True)
@@ -102,11 +111,13 @@ def model_spec(cfg: Config) -> ModelSpec:
         raise ConfigError(str(exc)) from None
 
 
-def planner_config(cfg: Config, spec: ModelSpec, planner: str = "onnx") -> PlannerConfig:
+def planner_config(cfg: Config, spec: ModelSpec, planner: str = "onnx", overrides: dict[str, Any] | None = None
+                   ) -> PlannerConfig:
     """The node's planning parameters (its defaults, ``parameters.defaults()``) for a model's limits and
-    radius, at the episodes' planning rate, with ``planner`` as the session's mode."""
+    radius, at the episodes' planning rate, with ``planner`` as the session's mode and node parameters
+    ``overrides`` (what a user sets for a randomised costmap)."""
     values = {**{k: float(getattr(spec.limits, k)) for k in LIMIT_NAMES}, "robot_radius": float(spec.robot_radius),
-              "planning_frequency": float(cfg.episode.planning_rate), "planner": planner}
+              "planning_frequency": float(cfg.episode.planning_rate), "planner": planner, **(overrides or {})}
     problems = parameters.validate(values)
     if problems:
         raise ConfigError("; ".join(problems))
@@ -204,6 +215,9 @@ def _validate(cfg: Config) -> None:
          "episode.physics_rate must be at least episode.planning_rate"),
         (min(cfg.episode.velocity_noise, cfg.episode.odom_noise, cfg.episode.odom_latency) >= 0,
          "episode noise and latency must be >= 0"),
+        (cfg.dagger.focus_floor >= 0, "dagger.focus_floor must be >= 0"),
+        (bool(cfg.world.kinds) and set(cfg.world.kinds) | set(cfg.evaluate.kinds) <= set(FAMILIES),
+         f"world.kinds and evaluate.kinds must be world families: {', '.join(FAMILIES)}"),
         (cfg.dagger.episodes <= 10_000, "dagger.episodes must be <= 10000 (each round owns 10000 seeds)"),
         (cfg.evaluate.seed_base >= dagger_end and cfg.dagger.seed_base >= cfg.dataset.seed_base + cfg.dataset.episodes,
          "seed ranges must be disjoint and in this order: dataset "

@@ -18,14 +18,16 @@ from pathlib import Path
 import numpy as np
 
 from plan_ga_ros.contract import INPUT_NAMES, ModelSpec, input_shapes
-from plan_ga_ros.sim.world import make_episode
 
 from .compute import imap_progress
 from .config import Config, ConfigError, to_dict
 from .episodes import SAMPLE_KEYS, driver, ga_labeller, run_episode
+from .randomize import setting
 
 KEYS = ("costmap", "state", "goal", "meta", "label")
 DATA_SECTIONS = ("inflation_decay", "world", "episode", "ga")  # what a shard depends on, besides its seed
+DATA_KEYS = {("dataset", "randomize"): False}  # and these keys of other sections (value when a manifest has none)
+FAMILY_STREAM = 0xFA17  # mixed into a seed to draw its family under DAgger focus (not the world's stream)
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ class Job:
     cfg: Config
     model_path: str = ""  # empty: the GA drives; else this ONNX model drives and the GA labels
     driver: str = ""  # the SHA-256 of model_path, hashed once per round, stored in the shard
+    family: str = ""  # the world family; "" = drawn from cfg.world.kinds by the seed
 
 
 def shard_name(prefix: str, seed: int) -> str:
@@ -67,18 +70,20 @@ def _run_job(job: Job) -> tuple[str, dict[str, np.ndarray], dict]:
 
     Returns the shard's path and arrays (the caller writes them) and the episode's stats.
     """
-    world, start, goal = make_episode(job.seed, job.cfg.world)
-    spec, pcfg, network = driver("onnx" if job.model_path else "ga", job.cfg, job.model_path)
+    st = setting(job.cfg, job.seed, job.family, job.cfg.dataset.randomize)
+    spec, pcfg, network = driver("onnx" if job.model_path else "ga", st.cfg, job.model_path, st.planner)
     labeller = ga_labeller(spec, pcfg, job.cfg.ga, job.seed) if job.model_path else None
-    res = run_episode(world, start, goal, spec, pcfg, network, job.cfg.episode, job.cfg.ga, labeller, record=True,
-                      seed=job.seed)
+    sc = st.scenario
+    res = run_episode(sc.world, sc.start, st.goal, spec, pcfg, network, st.cfg.episode, job.cfg.ga, labeller,
+                      record=True, seed=job.seed)
     s = res.samples or _no_samples(spec)
     arrays = dict(costmap=np.round(s["costmap"][:, 0] * 100).astype(np.uint8), state=s["state"], goal=s["goal"],
                   meta=s["meta"], label=s["label"],
                   result=np.array([res.success, res.collision, res.time, len(s["label"])], np.float64),
-                  driver=np.array(job.driver))
-    return job.path, arrays, {"seed": job.seed, "success": res.success, "collision": res.collision,
-                              "samples": len(s["label"])}
+                  driver=np.array(job.driver), family=np.array(sc.family),
+                  setting=np.array(json.dumps({**st.describe(), "outcome": res.outcome})))
+    return job.path, arrays, {"seed": job.seed, "family": sc.family, "success": res.success,
+                              "collision": res.collision, "samples": len(s["label"])}
 
 
 def write_shard(path: str, arrays: dict[str, np.ndarray]) -> None:
@@ -90,13 +95,17 @@ def write_shard(path: str, arrays: dict[str, np.ndarray]) -> None:
 
 
 def generate(cfg: Config, out_dir: Path, seeds: list[int], prefix: str, model_path: str = "",
-             workers: int | None = None, desc: str = "episodes") -> list[dict]:
-    """Run (or resume) the episodes of ``seeds``; returns per-episode stats of the new ones."""
+             workers: int | None = None, desc: str = "episodes", families: dict[int, str] | None = None
+             ) -> list[dict]:
+    """Run (or resume) the episodes of ``seeds`` (in ``families[seed]`` where given); returns per-episode
+    stats of the new ones."""
     check_compatible(cfg, out_dir)
     shards = out_dir / "shards"
     shards.mkdir(parents=True, exist_ok=True)
     model_hash = file_sha256(model_path) if model_path else ""
-    jobs = [Job(s, str(shards / shard_name(prefix, s)), cfg, model_path, model_hash) for s in seeds]
+    families = families or {}
+    jobs = [Job(s, str(shards / shard_name(prefix, s)), cfg, model_path, model_hash, families.get(s, ""))
+            for s in seeds]
     todo = [j for j in jobs if not Path(j.path).exists() or (model_hash and shard_driver(Path(j.path)) != model_hash)]
     stale = sum(Path(j.path).exists() for j in todo)
     if stale:
@@ -120,7 +129,7 @@ def check_compatible(cfg: Config, out_dir: Path) -> None:
         return
     old = json.loads(manifest.read_text()).get("config", {})
     new = json.loads(json.dumps(to_dict(cfg)))  # tuples → lists, as the manifest stores them
-    changed: list[str] = []
+    changed = [f"{a}.{b}" for (a, b), none in DATA_KEYS.items() if old.get(a, {}).get(b, none) != new[a][b]]
     for section in DATA_SECTIONS:
         a, b = old.get(section), new[section]
         if a == b:
@@ -148,8 +157,10 @@ def write_manifest(cfg: Config, out_dir: Path, files: list[str] | None = None) -
         with np.load(path) as z:
             ok, coll, t, count = z["result"]
             driver = _driver(z)
+            family = str(z["family"]) if "family" in z.files else ""
         entries.append({"file": path.name, "seed": int(path.stem.split("_")[-1]), "samples": int(count),
-                        "success": bool(ok), "collision": bool(coll), "time": float(t), "driver": driver})
+                        "success": bool(ok), "collision": bool(coll), "time": float(t), "driver": driver,
+                        "family": family})
     manifest = {"config": to_dict(cfg), "shards": entries, "samples": sum(e["samples"] for e in entries),
                 "episodes": len(entries), "content_hash": digest.hexdigest()}
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1))
@@ -170,3 +181,41 @@ def load(out_dir: Path, files: list[str] | None = None) -> dict[str, np.ndarray]
     out["costmap"] = (out["costmap"].astype(np.float32) / 100.0)[:, None]
     out["label"] = out["label"].reshape(len(out["label"]), -1)
     return out
+
+
+# ---------------------------------------------------------------- more data where the network fails
+def family_success(out_dir: Path, files: list[str]) -> dict[str, tuple[int, int]]:
+    """Per world family, (episodes, successes) of the named shards (shards without a family are left out)."""
+    out: dict[str, list[int]] = {}
+    for name in files:
+        with np.load(out_dir / "shards" / name) as z:
+            if "family" not in z.files:
+                continue
+            n = out.setdefault(str(z["family"]), [0, 0])
+            n[0] += 1
+            n[1] += int(z["result"][0] > 0)
+    return {k: (v[0], v[1]) for k, v in out.items()}
+
+
+def focus_weights(expert: dict[str, tuple[int, int]], learner: dict[str, tuple[int, int]], kinds: tuple[str, ...],
+                  floor: float) -> dict[str, float]:
+    """Share of the next round's episodes per family: ``floor`` plus how far the learner's success rate
+    (the episodes it drove) is below the expert's (1 where either was never seen), normalised."""
+    def rate(stats: dict[str, tuple[int, int]], k: str) -> float | None:
+        n, ok = stats.get(k, (0, 0))
+        return ok / n if n else None
+
+    gaps = {}
+    for k in kinds:
+        e, n = rate(expert, k), rate(learner, k)
+        gaps[k] = floor + (1.0 if e is None or n is None else max(e - n, 0.0))
+    total = sum(gaps.values())
+    return {k: g / total for k, g in gaps.items()}
+
+
+def draw_families(seeds: list[int], weights: dict[str, float]) -> dict[int, str]:
+    """A family per seed, drawn with ``weights`` from the seed's own stream (the same on every resume)."""
+    names = sorted(weights)
+    p = np.array([weights[k] for k in names])
+    return {s: names[int(np.random.default_rng([int(s), FAMILY_STREAM]).choice(len(names), p=p / p.sum()))]
+            for s in seeds}

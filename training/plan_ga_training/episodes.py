@@ -270,18 +270,20 @@ def run_episode(
 CONTROLLERS = ("onnx", "ga", "naive", "hybrid")
 
 
-def driver(name: str, cfg: Config, model_path: str = "") -> tuple[ModelSpec, PlannerConfig, Policy | None]:
+def driver(name: str, cfg: Config, model_path: str = "", overrides: dict | None = None
+           ) -> tuple[ModelSpec, PlannerConfig, Policy | None]:
     """(spec, planner config, network) of a controller: ``onnx`` (the network alone), ``hybrid`` (the
-    network with the GA fallback), ``ga`` (the session's GA alone) or ``naive`` (go-to-goal)."""
+    network with the GA fallback), ``ga`` (the session's GA alone) or ``naive`` (go-to-goal); node
+    parameters ``overrides`` as a user would set them (see ``randomize.Draw.planner``)."""
     from .config import ConfigError, model_spec, planner_config
 
     spec = model_spec(cfg)
     if name in ("onnx", "hybrid"):
         policy = load_onnx_policy(local_path(model_path))  # a Dask worker's own copy of the model
-        return policy.spec, planner_config(cfg, policy.spec, name), policy.run
+        return policy.spec, planner_config(cfg, policy.spec, name, overrides), policy.run
     if name == "ga":
-        return spec, planner_config(cfg, spec, "ga"), None
+        return spec, planner_config(cfg, spec, "ga", overrides), None
     if name == "naive":
-        pcfg = planner_config(cfg, spec, "onnx")
+        pcfg = planner_config(cfg, spec, "onnx", overrides)
         return spec, pcfg, NaiveController(spec, pcfg)
     raise ConfigError(f"unknown controller {name!r}; known: {', '.join(CONTROLLERS)}")

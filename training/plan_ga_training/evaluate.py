@@ -7,11 +7,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from plan_ga_ros.sim.world import make_episode
-
 from .compute import imap_progress
 from .config import Config, model_spec, planner_config
 from .episodes import CONTROLLERS, driver, run_episode
+from .randomize import Setting, setting
 
 
 @dataclass(frozen=True)
@@ -22,11 +21,19 @@ class EvalJob:
     model_path: str
 
 
+def held_out(cfg: Config, seed: int) -> Setting:
+    """Held-out episode ``seed``: a world of ``evaluate.kinds`` (default ``world.kinds``) at the config's
+    costmap and rate (never randomised: the evaluation compares models on fixed settings)."""
+    kinds = cfg.evaluate.kinds or cfg.world.kinds
+    return setting(replace(cfg, world=replace(cfg.world, kinds=tuple(kinds))), seed)
+
+
 def _run(job: EvalJob) -> dict:
-    world, start, goal = make_episode(job.seed, job.cfg.world)
-    spec, pcfg, network = driver(job.controller, job.cfg, job.model_path)
-    r = run_episode(world, start, goal, spec, pcfg, network, job.cfg.episode, job.cfg.ga, seed=job.seed)
-    return {"controller": job.controller, "seed": job.seed, "kind": world.kind, "outcome": r.outcome,
+    st = held_out(job.cfg, job.seed)
+    spec, pcfg, network = driver(job.controller, st.cfg, job.model_path)
+    sc = st.scenario
+    r = run_episode(sc.world, sc.start, st.goal, spec, pcfg, network, st.cfg.episode, job.cfg.ga, seed=job.seed)
+    return {"controller": job.controller, "seed": job.seed, "kind": sc.family, "outcome": r.outcome,
             "success": r.success, "collision": r.collision, "timeout": r.timeout, "failed": r.failed,
             "time": r.time, "path_length": r.path_length, "min_clearance": r.min_clearance,
             "final_distance": r.final_distance, "plan_ms_p50": float(np.median(r.plan_ms)) if r.plan_ms else 0.0,
@@ -100,7 +107,8 @@ def plot_runs(cfg: Config, by: dict[str, list[dict]], path: str, count: int = 6)
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 4.2 * rows), squeeze=False)
     colours = {"onnx": "tab:blue", "ga": "tab:orange", "naive": "tab:gray", "hybrid": "tab:green"}
     for ax, seed in zip(axes.ravel(), seeds):
-        world, start, goal = make_episode(seed, cfg.world)
+        sc = held_out(cfg, seed).scenario
+        world, start, goal = sc.world, sc.start, sc.goal
         ext = [world.origin[0], world.origin[0] + world.costs.shape[1] * world.resolution,
                world.origin[1], world.origin[1] + world.costs.shape[0] * world.resolution]
         ax.imshow(world.costs, origin="lower", extent=ext, cmap="Greys", vmin=0, vmax=100)
@@ -114,7 +122,9 @@ def plot_runs(cfg: Config, by: dict[str, list[dict]], path: str, count: int = 6)
         pad = 1.0
         ax.set_xlim(min(start[0], goal[0]) - 2 - pad, max(start[0], goal[0]) + 2 + pad)
         ax.set_ylim(min(start[1], goal[1]) - 2 - pad, max(start[1], goal[1]) + 2 + pad)
-        ax.set_title(f"seed {seed} ({world.kind})", fontsize=9)
+        if sc.route is not None:
+            ax.plot(sc.route[:, 0], sc.route[:, 1], ":", color="tab:purple", lw=1)
+        ax.set_title(f"seed {seed} ({sc.family})", fontsize=9)
         ax.legend(fontsize=7, loc="upper right")
         ax.set_aspect("equal")
     for ax in axes.ravel()[len(seeds):]:

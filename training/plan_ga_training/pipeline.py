@@ -176,7 +176,9 @@ def run_pipeline(cfg: Config, config_path: str | None, install: bool) -> int:
         export(ckpt, onnx_path, data, "dynamo", 18)
         base = cfg.dagger.seed_base + rnd * 10_000
         dagger_seeds = list(range(base, base + cfg.dagger.episodes))
-        made += len(generate(cfg, data, dagger_seeds, f"dagger{rnd}", str(onnx_path), desc=f"DAgger round {rnd}"))
+        families = focus(cfg, data, run, rnd, files, dagger_seeds)
+        made += len(generate(cfg, data, dagger_seeds, f"dagger{rnd}", str(onnx_path), desc=f"DAgger round {rnd}",
+                             families=families))
         files += [shard_name(f"dagger{rnd}", s) for s in dagger_seeds]
         write_manifest(cfg, data, files)
         train_on(cfg, data, run, init=ckpt, files=files)
@@ -192,6 +194,24 @@ def run_pipeline(cfg: Config, config_path: str | None, install: bool) -> int:
     model_card(cfg, run, install)
     print(f"pipeline finished in {elapsed / 60:.1f} min")
     return 0
+
+
+def focus(cfg: Config, data: Path, run: Path, rnd: int, files: list[str], seeds: list[int]) -> dict[int, str] | None:
+    """DAgger round ``rnd``'s family per seed when ``dagger.focus_floor`` > 0: weighted by how far the network's
+    success in the previous round is below the GA's on the GA dataset (``dataset.focus_weights``); recorded
+    in ``run/focus.json``. None (families as ``world.kinds`` draws them) when off or for the first round."""
+    from .dataset import draw_families, family_success, focus_weights
+
+    if cfg.dagger.focus_floor <= 0 or rnd < 2:
+        return None
+    expert = family_success(data, [f for f in files if f.startswith("ga_")])
+    learner = family_success(data, [f for f in files if f.startswith(f"dagger{rnd - 1}_")])
+    weights = focus_weights(expert, learner, tuple(cfg.world.kinds), cfg.dagger.focus_floor)
+    record = json.loads((run / "focus.json").read_text()) if (run / "focus.json").exists() else {}
+    record[str(rnd)] = {"weights": weights, "ga": expert, "network": learner}
+    (run / "focus.json").write_text(json.dumps(record, indent=1))
+    print(f"DAgger round {rnd} families: " + ", ".join(f"{k} {w:.0%}" for k, w in sorted(weights.items())))
+    return draw_families(seeds, weights)
 
 
 def model_card(cfg: Config, run: Path, install: bool, rate_files: list[str] = ()) -> None:

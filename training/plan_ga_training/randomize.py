@@ -12,14 +12,17 @@ never disturbs the world generator's.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from plan_ga_ros import parameters
-from plan_ga_ros.sim.world import WorldConfig
+from plan_ga_ros.sim.world import Scenario, WorldConfig, make_scenario
 
 from .episodes import EpisodeConfig
+
+if TYPE_CHECKING:
+    from .config import Config
 
 STREAM = 0x5EED  # mixed into the seed: the draw's random stream is not the world's
 
@@ -91,3 +94,42 @@ def randomized(world: WorldConfig, episode: EpisodeConfig, seed: int, ranges: Ra
                ) -> tuple[WorldConfig, EpisodeConfig]:
     """``world`` and ``episode`` with episode ``seed``'s randomised settings."""
     return draw(seed, ranges).apply(world, episode)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """Everything one recorded episode is run with: its scenario (world, start, goal or path), the
+    config with the episode's world and episode sections (time budget included) and the node
+    parameters a user would set for that costmap."""
+
+    scenario: Scenario
+    cfg: Config
+    planner: dict[str, Any]
+
+    @property
+    def goal(self) -> np.ndarray:
+        """What the session is given: the path to follow (path families) or the goal pose."""
+        return self.scenario.path if self.scenario.path is not None else self.scenario.goal
+
+    def describe(self) -> dict[str, Any]:
+        """The setting as JSON-ready values (stored with each shard)."""
+        e = self.cfg.episode
+        return {"family": self.scenario.family, "variant": self.scenario.variant,
+                "inflation_radius": self.cfg.world.inflation_radius,
+                "inflation_decay": float(self.scenario.world.inflation_decay),
+                "planning_rate": e.planning_rate, "costmap_resolution": e.costmap_resolution,
+                "costmap_size": e.costmap_size, "unknown_fraction": self.cfg.world.unknown_fraction,
+                "route_length": round(self.scenario.route_length, 3), "max_time": e.max_time}
+
+
+def setting(cfg: Config, seed: int, family: str = "", randomize: bool = False) -> Setting:
+    """Episode ``seed``'s setting: ``family`` ("" = drawn from ``cfg.world.kinds``), with the draw's
+    randomised costmap, odometry and planning rate when ``randomize``."""
+    world, episode, planner = cfg.world, cfg.episode, {}
+    if randomize:
+        d = draw(seed)
+        world, episode = d.apply(world, episode)
+        planner = dict(d.planner)
+    sc = make_scenario(seed, world, family or None)
+    episode = replace(episode, max_time=sc.time_budget(episode.max_time))
+    return Setting(sc, replace(cfg, world=world, episode=episode), planner)
