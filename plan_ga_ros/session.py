@@ -144,7 +144,9 @@ class PlannerSession:
 
     # ------------------------------------------------------------------ configuration
     def reset_counters(self) -> None:
-        self.ticks = self.rejected = self.fallback_ticks = self.recovery_ticks = 0
+        self.ticks = self.rejected = self.fallback_ticks = self.recovery_ticks = self.stalls = 0
+        # The last time the progress checker found no progress, and what it said (diagnostics WARN).
+        self.last_stall: tuple[float, str] | None = None
 
     def _reset_planning(self) -> None:
         self._rejections = 0
@@ -500,6 +502,8 @@ class PlannerSession:
                 self._network_ok_since = None
                 d.detail = check.reason
             progressing = self._progress.check(robot.pose[:2], now)
+            if not progressing:
+                self._stalled(now, fallback)
             if fallback:
                 if self._rejections >= c.fallback_after_rejections or not progressing:
                     if not self._fallback_active and not progressing:
@@ -521,6 +525,15 @@ class PlannerSession:
             self._no_plan_since = None
             return controls, check.relative_poses, "ga"
         return self._nothing_valid(d, now, f"fallback: {check.reason}", recover=True)
+
+    def _stalled(self, now: float, fallback: bool) -> None:
+        """Record a stall (Nav2's progress checker failing): counted once per allowance run out."""
+        c = self.config
+        if self.last_stall is None or self.last_stall[0] < now - c.movement_time_allowance:
+            self.stalls += 1
+        self.last_stall = (now, f"no progress: moved less than {c.required_movement_radius:g} m in "
+                                f"{c.movement_time_allowance:g} s" + (" (the fallback planner takes over)" if fallback
+                                                                    else ""))
 
     def _nothing_valid(self, d: Decision, now: float, why: str, recover: bool
                        ) -> tuple[np.ndarray, np.ndarray, str] | None:

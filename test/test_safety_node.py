@@ -448,3 +448,17 @@ def test_fallback_planner_in_use_and_its_share_are_reported(harness_factory, mod
     assert h.wait_for(lambda: any(s.get("planner") == "ga" for s in h.statuses()), 15), h.statuses()
     d = h.wait_diag(lambda d: float(d.get("fallback_share", 0)) > 0, 5)
     assert float(d["fallback_share"]) > 0 and d["planner"] == "hybrid"
+
+
+def test_no_progress_is_a_warning_with_the_reason_and_the_fallback_drives(harness_factory, models):
+    """A base that does not move (the driver never integrates the command: stuck wheels, a bumper):
+    Nav2's progress checker rule, then WARN in diagnostics with the reason, and the GA takes over."""
+    h = harness_factory({"model_path": models.forward, "planner": "hybrid", "required_movement_radius": 0.3,
+                         "movement_time_allowance": 1.0, "max_tick_time": 2.0, "diagnostics_period": 0.2})
+    h.set_costmap(FREE, 0.05, ORIGIN)
+    h.send_goal(2.0, 0.0)
+    assert h.wait_for(lambda: moving(h), 10), "never started driving"
+    d = h.wait_diag(lambda d: "no progress" in d["message"], 10)
+    assert d["level"] == 1 and "moved less than 0.3 m in 1 s" in d["message"], d
+    assert int(d["stalls"]) >= 1
+    assert h.wait_for(lambda: any(s.get("planner") == "ga" for s in h.statuses()), 10), h.statuses()[-3:]

@@ -287,6 +287,31 @@ def test_fallback_after_n_rejections_and_back_after_the_hold_time():
     assert d.planner == "onnx" and not s.using_fallback
 
 
+def test_no_progress_is_recorded_with_the_reason_and_hands_over_to_the_fallback():
+    """Nav2's progress checker: accepted plans that leave the robot where it is (here: a network that
+    creeps at 1 cm/s while the base never moves) count as a stall after movement_time_allowance."""
+    net = constant((0.01, 0.0, 0.0))
+    s = session(net, planner="hybrid", required_movement_radius=0.5, movement_time_allowance=2.0)
+    t = 0.0
+    while t < 2.0 + 1e-9:
+        s.set_costmap(grid(), t)
+        s.set_odometry(np.zeros(3), np.zeros(3), t)
+        d = s.tick(t)
+        assert d.planner == "onnx" and s.last_stall is None, t
+        t = round(t + 0.1, 6)
+    s.set_costmap(grid(), t)
+    s.set_odometry(np.zeros(3), np.zeros(3), t)
+    d = s.tick(t)  # the allowance ran out: the fallback plans
+    assert d.planner == "ga" and s.using_fallback and s.stalls == 1
+    assert s.last_stall[0] == t and "no progress: moved less than 0.5 m in 2 s" in s.last_stall[1]
+    plain = session(net, planner="onnx", required_movement_radius=0.5, movement_time_allowance=2.0)
+    for t in np.arange(0.0, 2.6, 0.1):
+        plain.set_costmap(grid(), t)
+        plain.set_odometry(np.zeros(3), np.zeros(3), t)
+        d = plain.tick(t)
+    assert d.planner == "onnx" and plain.stalls == 1 and "fallback" not in plain.last_stall[1]
+
+
 class FailingFallback(PlannerSession):
     """A session whose fallback planner only offers a plan into the wall (so recovery has to act)."""
 

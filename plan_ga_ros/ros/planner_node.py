@@ -603,7 +603,7 @@ class PlannerNode(LifecycleNode):
             if self._configure_error:
                 return Level.ERROR, f"configure failed: {self._configure_error}", values
             return Level.OK, "unconfigured", values
-        p95 = 0.0
+        p95, stall = 0.0, None
         if self._lock.acquire(timeout=0.05):  # a stuck tick holds it: report without these
             try:
                 ages = session.input_ages(now)
@@ -611,6 +611,7 @@ class PlannerNode(LifecycleNode):
                 values.update({
                     "ticks": session.ticks, "plans_rejected": session.rejected,
                     "fallback_ticks": session.fallback_ticks, "recovery_ticks": session.recovery_ticks,
+                    "stalls": session.stalls,
                     "fallback_share": f"{session.fallback_ticks / max(session.ticks, 1):.3f}",
                     "achieved_rate_hz": f"{self._stats.rate():.2f}",
                     "costmap_age_s": "none" if ages["costmap"] is None else f"{ages['costmap']:.3f}",
@@ -618,6 +619,7 @@ class PlannerNode(LifecycleNode):
                     "goal": "none" if goal is None else "({:.2f}, {:.2f}, {:.2f})".format(*goal),
                     **self._stats.percentiles()})
                 p95 = self._stats.total_p95()
+                stall = session.last_stall
             finally:
                 self._lock.release()
         else:
@@ -642,6 +644,8 @@ class PlannerNode(LifecycleNode):
             f"a tick has run for {wall - tick.start:.1f} s and is still running" if stuck else "":
                 Level.ERROR if stuck else Level.OK,
             f"clock stopped: {wd.clock_stopped}": Level.ERROR if wd.clock_stopped else Level.OK,
+            stall[1] if stall else "": Level.WARN if self._active and stall and 0 <= now - stall[0] < recent
+            else Level.OK,
             self._overrun[0]: Level.ERROR if wall - self._overrun[1] < recent else Level.OK,
             self._publish_error: Level.ERROR if self._publish_error else Level.OK,
             self._model.error: Level.WARN if self._model.error else Level.OK,
