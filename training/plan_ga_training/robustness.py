@@ -39,6 +39,8 @@ SCENE_PREFIX = "scene:"
 REPO = Path(__file__).resolve().parents[2]
 # Issue 13's bar for the shipped model.
 CELL_RATIO, OVERALL_RATIO, LONG_ROUTE_SUCCESS = 0.90, 0.95, 0.90
+# Issue 14's bar for hybrid (the network with the GA fallback) against the GA alone.
+HYBRID_NETWORK_SHARE, HYBRID_TIME_RATIO = 0.90, 1.10
 
 
 @dataclass(frozen=True)
@@ -251,6 +253,49 @@ def criteria(results: list[dict], suite: SuiteConfig) -> dict:
     return out
 
 
+def _paired_times(results: list[dict], a: str, b: str, **match: Any) -> list[tuple[float, float]]:
+    """(time of ``a``, time of ``b``) on the episodes (same family, cell, seed) both controllers succeeded in."""
+    def key(r: dict) -> tuple:
+        return r["family"], r["inflation"], r["rate"], r["seed"]
+
+    def won(c: str) -> dict[tuple, float]:
+        return {key(r): r["time"] for r in results if r["controller"] == c and r["success"]
+                and all(r[k] == v for k, v in match.items())}
+
+    ta, tb = won(a), won(b)
+    return [(ta[k], tb[k]) for k in ta.keys() & tb.keys()]
+
+
+def fallback_criteria(results: list[dict], suite: SuiteConfig) -> dict:
+    """Issue 14's bar: hybrid success ≥ the GA's in every family (all its cells pooled), the network driving
+    ≥ 90% of hybrid's executed ticks on the training generator's worlds, and hybrid's time to goal within
+    10% of the GA's (mean over the episodes both reached)."""
+    if not {"hybrid", "ga"} <= set(suite.controllers):
+        return {}
+    matrix = [r for r in results if not r["family"].startswith(SCENE_PREFIX)]
+    families = {}
+    for f in suite.families:
+        h, g = _rate(matrix, "hybrid", family=f), _rate(matrix, "ga", family=f)
+        if h is None or g is None:
+            continue
+        pairs = _paired_times(matrix, "hybrid", "ga", family=f)
+        runs = [r for r in matrix if r["controller"] == "hybrid" and r["family"] == f]
+        executed = sum(sum(r["planners"].values()) for r in runs)
+        families[f] = {"hybrid": h, "ga": g, "pass": h >= g, "paired": len(pairs),
+                       "time_ratio": float(np.mean([a for a, _ in pairs]) / np.mean([b for _, b in pairs]))
+                       if pairs else None,
+                       "network_share": sum(r["planners"].get("onnx", 0) for r in runs) / executed
+                       if executed else None}
+    pairs = _paired_times(matrix, "hybrid", "ga")
+    ratio = float(np.mean([a for a, _ in pairs]) / np.mean([b for _, b in pairs])) if pairs else None
+    standard = families.get(GENERATOR, {}).get("network_share")
+    return {"families": families, "families_pass": bool(families) and all(v["pass"] for v in families.values()),
+            "network_share_standard": standard,
+            "network_share_pass": standard is not None and standard >= HYBRID_NETWORK_SHARE,
+            "time_ratio": ratio, "time_pairs": len(pairs),
+            "time_pass": ratio is not None and ratio <= HYBRID_TIME_RATIO}
+
+
 def build_report(results: list[dict], cfg: Config, suite: SuiteConfig, model_path: str, seconds: float,
                  planned: int | None = None) -> dict:
     matrix = [r for r in results if not r["family"].startswith(SCENE_PREFIX)]
@@ -274,6 +319,7 @@ def build_report(results: list[dict], cfg: Config, suite: SuiteConfig, model_pat
                          for c in suite.controllers} for f in suite.families},
         "cells": _cells(results),
         "criteria": criteria(results, suite),
+        "fallback_criteria": fallback_criteria(results, suite),
         "results": results,
     }
 
@@ -380,6 +426,28 @@ def _criteria_lines(c: dict) -> list[str]:
     return lines
 
 
+def _fallback_lines(c: dict) -> list[str]:
+    """Issue 14's criteria and the per-family comparison of hybrid with the GA."""
+    if not c:
+        return []
+    mark = lambda ok: "met" if ok else "**not met**"  # noqa: E731
+    fmt = lambda v, f: "—" if v is None else format(v, f)  # noqa: E731
+    worse = [f for f, v in c["families"].items() if not v["pass"]]
+    lines = ["## The GA fallback (hybrid) against the GA alone (issue 14)", "",
+             f"- hybrid success ≥ the GA's in every family: {mark(c['families_pass'])}"
+             + (f" (below in: {', '.join(worse)})" if worse else ""),
+             f"- the network drives ≥ {HYBRID_NETWORK_SHARE:.0%} of hybrid's ticks on the generator's worlds: "
+             f"{mark(c['network_share_pass'])} ({fmt(c['network_share_standard'], '.1%')})",
+             f"- hybrid's time to goal within {HYBRID_TIME_RATIO - 1:.0%} of the GA's: {mark(c['time_pass'])} "
+             f"(ratio {fmt(c['time_ratio'], '.3f')} over {c['time_pairs']} episodes both reached)", "",
+             "| family | GA success | hybrid success | network's share of hybrid's ticks | time hybrid / GA |",
+             "|---|---|---|---|---|"]
+    for f, v in c["families"].items():
+        lines.append(f"| {f} | {v['ga']:.0%} | {v['hybrid']:.0%} | {fmt(v['network_share'], '.0%')} | "
+                     f"{fmt(v['time_ratio'], '.2f')} ({v['paired']}) |")
+    return lines + [""]
+
+
 def card_block(report: dict) -> str:
     """The model card's robustness section: success per family (all cells pooled) and the criteria."""
     suite = report["suite"]
@@ -427,6 +495,7 @@ def markdown(report: dict, png: Path | None, md_path: Path) -> str:
               "recovery_timeout), timeout" + (f"; {report['episode_seconds'] / 60:.0f} min of episode wall time "
                                                 "in all" if report["episode_seconds"] else ""), ""]
     lines += ["## Issue 13's criteria", "", *_criteria_lines(report["criteria"]), ""]
+    lines += _fallback_lines(report.get("fallback_criteria", {}))
     lines += ["## Overall (families, all cells)", "",
               "| controller | episodes | success | collisions | timeouts | goal failed | time to goal | GA ticks |",
               "|---|---|---|---|---|---|---|---|"]
@@ -580,5 +649,6 @@ def main(cfg: Config, args: argparse.Namespace) -> int:
     report = run_suite(cfg, suite, args.model, json_out, args.workers, run=not args.report_only)
     write_outputs(report, json_out, png, md, Path(args.card) if args.card else None, cfg)
     print("\n".join(_criteria_lines(report["criteria"])))
+    print("\n".join(_fallback_lines(report["fallback_criteria"])))
     print(f"wrote {json_out}, {png}" + (f", {md}" if md else ""))
     return 0

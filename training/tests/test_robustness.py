@@ -15,7 +15,15 @@ from plan_ga_ros.sim.world import WorldConfig, make_scenario
 from plan_ga_training.config import Config, ConfigError, ModelConfig
 from plan_ga_training.episodes import EpisodeConfig
 from plan_ga_training.randomize import Ranges, draw, randomized
-from plan_ga_training.robustness import SCENE_PREFIX, SuiteConfig, check_seeds, criteria, jobs_for
+from plan_ga_training.robustness import (
+    GENERATOR,
+    SCENE_PREFIX,
+    SuiteConfig,
+    check_seeds,
+    criteria,
+    fallback_criteria,
+    jobs_for,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 CLI = str(Path(sys.executable).with_name("plan-ga-train"))
@@ -123,6 +131,29 @@ def test_criteria_follow_issue_13():
     c = criteria(bad, suite)
     assert not c["cells_pass"] and c["worst_cell"]["ratio"] == pytest.approx(0.8)
     assert not c["overall_pass"] and not c["collisions_pass"] and not c["long_route_pass"]
+
+
+def test_fallback_criteria_follow_issue_14():
+    def runs(controller, family, outcomes, network=100, ga=0):
+        """outcomes: episode times (s), None for a failure."""
+        return [{"controller": controller, "family": family, "inflation": 0.55, "rate": 20.0, "seed": i,
+                 "success": t is not None, "time": t or 40.0, "planners": {"onnx": network, "ga": ga}}
+                for i, t in enumerate(outcomes)]
+
+    suite = SuiteConfig(families=(GENERATOR, "door"), inflation_radii=(0.55,), rates=(20.0,),
+                        controllers=("ga", "hybrid"))
+    good = runs("ga", GENERATOR, [10, 10, None]) + runs("hybrid", GENERATOR, [10.5, 10, 12], network=95, ga=5) \
+        + runs("ga", "door", [10, None], network=0, ga=100) + runs("hybrid", "door", [10.9, None], 50, 50)
+    c = fallback_criteria(good, suite)
+    assert c["families_pass"] and c["network_share_pass"] and c["time_pass"]
+    assert c["network_share_standard"] == pytest.approx(0.95) and c["time_pairs"] == 3  # the 12 s is unpaired
+    assert c["time_ratio"] == pytest.approx((10.5 + 10 + 10.9) / 30)
+    bad = runs("ga", GENERATOR, [10, 10]) + runs("hybrid", GENERATOR, [12, None], network=85, ga=15) \
+        + runs("ga", "door", [10, 10]) + runs("hybrid", "door", [12, 12])
+    c = fallback_criteria(bad, suite)
+    assert not c["families_pass"] and not c["families"][GENERATOR]["pass"] and c["families"]["door"]["pass"]
+    assert not c["network_share_pass"] and not c["time_pass"] and c["time_ratio"] == pytest.approx(36 / 30)
+    assert fallback_criteria(good, SuiteConfig(controllers=("onnx", "ga"))) == {}
 
 
 def test_randomisation_draws_user_settings_in_range_deterministically():
