@@ -1,9 +1,10 @@
 """The GA expert: searches control sequences on the same inputs the network sees.
 
 A plan is a few knots of (v_x, v_y, ω) linearly interpolated to the model's steps. The whole
-population is rolled out and scored in one numpy batch per generation, with the very commanding,
-rollout (the base following each plan at its acceleration limits) and collision check that
-``planner.make_safe`` validates the executed plan with: a plan it rejects costs at least
+population is rolled out and scored in one numpy batch per generation (the elite keeps its known
+cost), with the very commanding, rollout (the base following each plan at its acceleration limits)
+and collision check that ``planner.make_safe`` validates the executed plan with
+(``safety.follow_batch``, bit for bit ``safety.follow``): a plan it rejects costs at least
 ``w_collision``. The GA keeps ``safety.MARGIN`` beyond the required clearance where it can.
 """
 
@@ -100,16 +101,17 @@ class GAPlanner:
         c, dt, steps = self.cfg, self.spec.dt, self.spec.steps
         previous = velocity if previous_command is None else previous_command
         controls = kinematics.commanded(controls, previous, self.limits, self.speed_limit, self.control_period)
-        followed = safety.follow(controls, window, velocity, self.spec, self.radius, self.limits, self.hold)
-        m, n = followed.substeps, len(controls)
         horizon = safety.collision_horizon(self.lookahead_time, velocity, self.limits)
-        k = max(1, safety.lookahead_steps(horizon, self.spec))
-        hit = followed.hits[:, 0].reshape(n, steps, m).any(-1)  # [P, T]: the validator's rule, every step
-        hit[:, 0] |= followed.hits[:, 1, : k * m].any(-1)  # braking after the first command collides
-        first_hit = np.where(hit.any(1), hit.argmax(1), steps)
-        collision = c.w_collision * (hit.any(1) * (1.0 + (steps - first_hit) / steps))
-        gap = followed.clearance[:, 0, 1:] - followed.need  # [P, T*m] beyond the required clearance
-        margin = c.w_margin * np.clip(1.0 - gap.min(1) / safety.MARGIN, 0.0, 1.0) ** 2  # the closest pass
+        k = max(1, safety.lookahead_steps(horizon, self.spec))  # the steps the validator checks braking over
+        followed = safety.follow_batch(controls, window, velocity, self.spec, self.radius, self.limits, self.hold, k)
+        m, n = followed.substeps, len(controls)
+        hit = followed.hits.reshape(n, steps, m).any(-1)  # [P, T]: the validator's rule, every step
+        hit[:, 0] |= followed.brake_hits.any(-1)  # braking after the first command collides
+        any_hit = hit.any(1)
+        first_hit = np.where(any_hit, hit.argmax(1), steps)
+        collision = c.w_collision * (any_hit * (1.0 + (steps - first_hit) / steps))
+        gap = followed.clearance[:, 1:].min(1) - followed.need  # [P] the closest pass beyond the required clearance
+        margin = c.w_margin * np.clip(1.0 - gap / safety.MARGIN, 0.0, 1.0) ** 2  # (x - need rounds monotonically)
         poses = followed.step_poses[:, 1:]  # [P, T, 3] where the base really goes
         centre = safety.window_lookup(window, poses[..., :2], self.spec.resolution)
         dist = np.hypot(poses[..., 0] - goal[0], poses[..., 1] - goal[1])  # [P, T]
@@ -131,9 +133,11 @@ class GAPlanner:
         after = np.arange(steps)[None, :] > first[:, None]
         after_goal = c.w_after_goal * (np.abs(controls[..., 0]) * after).sum(1) * dt if goal_is_final else 0.0
         clearance = c.w_clearance * (centre ** 2).mean(1)
-        dv = np.diff(np.concatenate([np.broadcast_to(velocity, (n, 1, 3)), controls], 1), axis=1)
-        accel_excess = np.clip(np.abs(dv) - np.asarray(self.limits.acceleration) * dt, 0.0, None).sum((1, 2))
-        jerk = c.w_jerk * (np.diff(dv, axis=1) ** 2).sum((1, 2))
+        dv = np.empty_like(controls)  # the change of command at each step, from the velocity
+        np.subtract(controls[:, :1], velocity, out=dv[:, :1])
+        np.subtract(controls[:, 1:], controls[:, :-1], out=dv[:, 1:])
+        accel_excess = np.maximum(np.abs(dv) - np.asarray(self.limits.acceleration) * dt, 0.0).sum((1, 2))
+        jerk = c.w_jerk * ((dv[:, 1:] - dv[:, :-1]) ** 2).sum((1, 2))
         effort = c.w_effort * (controls ** 2).sum((1, 2)) * dt
         return (collision + margin + progress + after_goal + clearance + c.w_accel * accel_excess + jerk
                 + effort)
@@ -152,15 +156,29 @@ class GAPlanner:
         pop = np.concatenate([seeds, rand])
         velocity = np.asarray(velocity, dtype=np.float64)
 
-        def cost(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        def cost(p: np.ndarray, known: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+            """(controls, cost) of a population; ``known``: (controls, cost) of its first rows, scored before.
+            A plan's cost depends on its controls alone, so a row whose controls are bit for bit the known
+            ones keeps its known cost."""
             controls = self._controls(p)
-            return controls, self.cost(controls, window, velocity, goal, goal_is_final, xy_tolerance,
-                                       previous_command)
+            todo = np.ones(len(p), dtype=bool)
+            fit = np.empty(len(p))
+            if known is not None:
+                e = len(known[1])
+                same = (controls[:e].view(np.int64) == known[0].view(np.int64)).all(axis=(1, 2))
+                todo[:e] = ~same
+                fit[:e][same] = known[1][same]
+            if todo.sum() <= 2:  # follow_batch picks its arithmetic by the batch size: score all, as always
+                todo[:] = True
+            fit[todo] = self.cost(controls if todo.all() else controls[todo], window, velocity, goal, goal_is_final,
+                                  xy_tolerance, previous_command)
+            return controls, fit
 
         controls, fit = cost(pop)
         for _ in range(c.generations):  # generations are sequential by nature
             order = np.argsort(fit)
             elite = pop[order[: c.elite]]
+            known = controls[order[: c.elite]], fit[order[: c.elite]]  # the elite's cost is known
             n_child = c.population - c.elite
             # Tournament selection of two parents per child, in one batch.
             cand = self.rng.integers(0, c.population, size=(2, n_child, c.tournament))
@@ -170,7 +188,7 @@ class GAPlanner:
             mutate = self.rng.random(children.shape) < c.mutation_rate
             children = children + mutate * self.rng.standard_normal(children.shape) * c.mutation_std * span
             pop = np.clip(np.concatenate([elite, children]), self.low, self.high)
-            controls, fit = cost(pop)
+            controls, fit = cost(pop, known)
         best = controls[np.argmin(fit)].copy()  # exactly the plan that was scored
         self.previous = best
         return best

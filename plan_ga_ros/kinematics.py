@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import math
 import sys
 from types import ModuleType
 from typing import Any
@@ -126,21 +128,118 @@ def track_velocity(velocity: np.ndarray, command: np.ndarray, limits: Limits, dt
 
 
 def _rates(limits: Limits) -> np.ndarray:
-    """Acceleration limits [3]; an axis without one (0) follows its command at once."""
-    acc = np.asarray(limits.acceleration, dtype=np.float64)
-    return np.where(acc > 0.0, acc, 1e12)
+    """Acceleration limits [3] (read-only); an axis without one (0) follows its command at once."""
+    return _rates_of(tuple(limits.acceleration))
+
+
+@functools.lru_cache(maxsize=16)
+def _rates_of(acceleration: tuple[float, float, float]) -> np.ndarray:
+    acc = np.asarray(acceleration, dtype=np.float64)
+    out = np.where(acc > 0.0, acc, 1e12)
+    out.flags.writeable = False
+    return out
 
 
 def _chase(plans: list, velocities: list, step: list) -> list:
-    """Start velocity of every step [B][T][3] of plans [B][T][3] chased at ``step`` per step."""
+    """Start velocity of every step, then the velocity after the last one [B][T+1][3], of plans [B][T][3]
+    chased at ``step`` per step."""
     out = []
     for plan, v in zip(plans, velocities):
         starts = []
         for command in plan:
             starts.append(v)
             v = [min(max(c, x - s), x + s) for c, x, s in zip(command, v, step)]
-        out.append(starts)
+        out.append(starts + [v])
     return out
+
+
+def _chase_starts(controls: np.ndarray, velocity: np.ndarray, step: np.ndarray, python: bool) -> np.ndarray:
+    """Start velocity of every step, then the velocity after the last one, [3, B, T+1] (component first),
+    of plans [B, T, 3] chased from ``velocity`` [B, 3] at ``step`` [3] per step: plain floats for a few
+    plans (numpy's per-call cost), else one vectorised clipped recurrence over the T steps."""
+    b, n = controls.shape[:2]
+    if python:
+        return np.array(_chase(controls.tolist(), velocity.tolist(), step.tolist())).reshape(b, n + 1, 3
+                                                                                           ).transpose(2, 0, 1)
+    cm = np.ascontiguousarray(controls.transpose(2, 0, 1))  # [3, B, T]: long inner loops
+    starts = np.empty((3, b, n + 1))
+    starts[:, :, 0] = velocity.T
+    reach = np.stack([-step, step])[:, :, None]  # v + (-step) is v - step, bit for bit
+    bounds = np.empty((2, 3, b))
+    for k in range(n):  # each step starts where the last one ended
+        np.add(starts[:, :, k], reach, out=bounds)
+        np.maximum(cm[:, :, k], bounds[0], out=bounds[0])
+        np.minimum(bounds[0], bounds[1], out=starts[:, :, k + 1])
+    return starts
+
+
+def _stop_starts(u: np.ndarray, step: np.ndarray, n: int) -> np.ndarray:
+    """Start velocities [3, B, n] of n steps commanding 0.0 from velocities ``u`` [3, B], chased at ``step``
+    [3] (finite, > 0) per step: ``_chase_starts``' numpy recurrence in closed form, bit for bit. Each
+    velocity moves toward zero by ``step`` per step (a running sum, as the recurrence adds), and stays 0.0
+    once there (the recurrence's clip to the command)."""
+    toward = np.empty(u.shape + (n,))
+    toward[..., 0] = u
+    toward[..., 1:] = np.where(u < 0.0, step[:, None], -step[:, None])[..., None]
+    run = np.cumsum(toward, axis=-1)
+    out = np.where((u < 0.0)[..., None], np.minimum(0.0, run), np.maximum(0.0, run))
+    out[..., 0] = u
+    return out
+
+
+def _starts(velocity: np.ndarray, controls: np.ndarray, step: np.ndarray, python: bool,
+            stop_after: int | None = None) -> np.ndarray:
+    """Start velocity of every step [3, B, T] of plans [B, T, 3] chased from ``velocity`` [B, 3] at ``step``
+    per step. Plans that command 0.0 from step ``stop_after`` on (braking) chase in closed form there."""
+    n = controls.shape[1]
+    k = n if stop_after is None else min(max(stop_after, 0), n)
+    if (not python and k < n and np.isfinite(step).all() and (step > 0.0).all()
+            and not (controls[:, k:] != 0.0).any() and not np.signbit(controls[:, k:]).any()):
+        head = _chase_starts(controls[:, :k], velocity, step, False)
+        return np.concatenate([head[:, :, :k], _stop_starts(head[:, :, k], step, n - k)], axis=2)
+    return _chase_starts(controls, velocity, step, python)[:, :, :n]
+
+
+def _ramp(starts: np.ndarray, commands: np.ndarray, acc: np.ndarray, dt: float, substeps: int) -> np.ndarray:
+    """Twists [3, B, T*substeps] held over the substeps of steps that start at ``starts`` [3, B, T] and chase
+    ``commands`` [3, B, T] at ``acc`` [3] (component first)."""
+    b, n = starts.shape[1:]
+    # Mean velocity over each substep of a ramp at the acceleration limit that stops at the command:
+    # the integral of min(a·t, |Δv|) is a·t²/2 up to t* = |Δv|/a, then |Δv|·t - |Δv|²/(2a).
+    t = np.arange(substeps + 1.0) * (dt / substeps)  # [m+1]
+    # With finite rates and dt the ramp is exactly 0.0 at t = 0 (NaN where the gap is): not computed.
+    first = 1 if np.isfinite(acc).all() and math.isfinite(dt) else 0
+    t = t[first:]
+    delta = commands - starts  # [3, B, T]
+    gap = np.abs(delta)[:, None]  # [3, 1, B, T]
+    out = np.empty((3, b, n, substeps))
+    with np.errstate(over="ignore", invalid="ignore"):  # absurd controls give non-finite twists, refused later
+        ramp = np.where((acc[:, None] * t)[..., None, None] <= gap, (0.5 * acc[:, None] * t * t)[..., None, None],
+                        gap * t[:, None, None] - gap * gap / (2.0 * acc)[:, None, None, None])  # [3, m+1-first, B, T]
+        if first:  # ramp[t_1] - 0.0 is ramp[t_1]
+            diff = np.empty((3, substeps, b, n))
+            diff[:, 0] = ramp[:, 0]
+            np.subtract(ramp[:, 1:], ramp[:, :-1], out=diff[:, 1:])
+        else:
+            diff = ramp[:, 1:] - ramp[:, :-1]
+        np.add(starts[:, None], np.sign(delta)[:, None] * diff * (substeps / dt), out=out.transpose(0, 3, 1, 2))
+    return out.reshape(3, b, n * substeps)
+
+
+def _twists(velocity: np.ndarray, controls: np.ndarray, limits: Limits, dt: float, substeps: int) -> np.ndarray:
+    """``followed_twists`` of plans [B, T, 3] from velocities [B, 3], component first: [3, B, T*substeps]
+    (the recurrence in plain floats for at most 4 plans, numpy's per-call cost)."""
+    acc = _rates(limits)
+    starts = _chase_starts(controls, velocity, acc * dt, controls.shape[0] <= 4)[:, :, :-1]
+    return _ramp(starts, controls.transpose(2, 0, 1), acc, dt, substeps)
+
+
+def _batch(velocity: np.ndarray, controls: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(plans [B, T, 3], their start velocities [B, 3]) from plans [..., T, 3] and velocities [..., 3]."""
+    controls = np.asarray(controls, dtype=np.float64)
+    flat = controls.reshape(-1, *controls.shape[-2:])
+    v = np.broadcast_to(np.asarray(velocity, dtype=np.float64), controls.shape[:-2] + (3,)).reshape(-1, 3)
+    return flat, v
 
 
 def followed_twists(velocity: np.ndarray, controls: np.ndarray, limits: Limits, dt: float,
@@ -152,32 +251,82 @@ def followed_twists(velocity: np.ndarray, controls: np.ndarray, limits: Limits, 
     The loop is over the T steps only (a clipped recurrence), vectorised over any batch axes.
     """
     controls = np.asarray(controls, dtype=np.float64)
+    flat, v = _batch(velocity, controls)
+    twists = _twists(v, flat, limits, dt, substeps)
+    return np.moveaxis(twists, 0, -1).reshape(*controls.shape[:-2], controls.shape[-2] * substeps, 3)
+
+
+def _arcs(twists: np.ndarray, dt: float, segments: list[tuple[int, int]] | None = None) -> np.ndarray:
+    """``rollout`` from the origin of twists [3, B, W] held ``dt`` each (component first), numpy only:
+    poses [3, B, W+1], the very values ``rollout(np.zeros(3), ...)`` gives. ``segments`` (offset, n): roll
+    out each run of n twists from the origin on its own, its poses in columns offset..offset+n (the
+    next run starts past them); the other columns are junk. Default: all W twists, one run."""
+    vx, vy, w = twists
+    b, width = w.shape
+    segments = [(0, width)] if segments is None else segments
+    out = np.zeros((3, b, width + 1))
+    wdt = w * dt
+    small = np.abs(w) < _EPS
+    w_safe = np.where(small, 1.0, w)
+    s_term = np.where(small, dt, np.sin(wdt) / w_safe)
+    c_term = np.where(small, 0.5 * w * dt * dt, (1.0 - np.cos(wdt)) / w_safe)
+    dxb = vx * s_term - vy * c_term
+    dyb = vx * c_term + vy * s_term
+    for o, n in segments:
+        np.cumsum(wdt[:, o: o + n], axis=-1, out=out[2, :, o + 1: o + n + 1])
+    out[2] += 0.0  # the start heading 0 added as rollout adds it (-0.0 becomes 0.0)
+    h = out[2, :, :-1]  # the heading each twist starts from
+    cos_h, sin_h = np.cos(h), np.sin(h)
+    dxw = cos_h * dxb - sin_h * dyb
+    dyw = sin_h * dxb + cos_h * dyb
+    for o, n in segments:
+        np.cumsum(dxw[:, o: o + n], axis=-1, out=out[0, :, o + 1: o + n + 1])
+        np.cumsum(dyw[:, o: o + n], axis=-1, out=out[1, :, o + 1: o + n + 1])
+    out[:2] += 0.0  # the start position (0, 0) likewise
+    return out
+
+
+def follow_and_brake(velocity: np.ndarray, controls: np.ndarray, hold: int, brake_steps: int, limits: Limits,
+                     dt: float, substeps: int, python: bool) -> tuple[np.ndarray, int, int]:
+    """``followed_rollout`` of plans [B, T, 3] from velocities [B, 3], and of braking: holding each plan's
+    first command for ``hold`` steps, then commanding 0.0, over the first ``brake_steps`` steps. Both are
+    computed together, the same values: (x, y, θ) [3, B, W] with the plan's poses in columns 0..T*m and
+    braking's from column ``start`` on, up to step S (S*m+1 poses, S ≥ 1 if ``brake_steps``); the column
+    between is junk. From step S on every braking twist is 0.0: the base stands still at the last pose.
+    Returns (poses, start, S). ``python``: the recurrence in plain floats (as ``follow``'s for a few plans)."""
+    b, n = controls.shape[:2]
+    m = substeps
+    kb = min(max(brake_steps, 0), n)
     acc = _rates(limits)
     step = acc * dt
-    flat = controls.reshape(-1, *controls.shape[-2:])  # [B, T, 3]
-    v = np.broadcast_to(np.asarray(velocity, dtype=np.float64), controls.shape[:-2] + (3,)).reshape(-1, 3)
-    if flat.shape[0] <= 4:  # the validator's few plans: plain floats beat numpy's per-call cost
-        starts = np.array(_chase(flat.tolist(), v.tolist(), step.tolist())).reshape(controls.shape)
+    plan_starts = _chase_starts(controls, velocity, step, python)  # [3, B, T+1]
+    braking = np.zeros((b, kb, 3))
+    braking[:, :hold, :] = controls[:, :1, :]
+    if not python and hold == 1 and kb > 1 and all(math.isfinite(x) and x > 0.0 for x in step.tolist()):
+        # The first step is the plan's; then a closed form (``_stop_starts``, never -0.0).
+        brake_starts = np.concatenate([plan_starts[:, :, :1], _stop_starts(plan_starts[:, :, 1], step, kb - 1)], 2)
+        moving = (brake_starts != 0.0).any(axis=(0, 1))
     else:
-        starts = np.empty_like(flat)
-        for k in range(flat.shape[1]):  # each step starts where the last one ended
-            starts[:, k] = v
-            v = np.minimum(np.maximum(flat[:, k], v - step), v + step)
-        starts = starts.reshape(controls.shape)
-    # Mean velocity over each substep of a ramp at the acceleration limit that stops at the command:
-    # the integral of min(a·t, |Δv|) is a·t²/2 up to t* = |Δv|/a, then |Δv|·t - |Δv|²/(2a).
-    t = np.arange(substeps + 1.0)[:, None] * (dt / substeps)  # [m+1, 1]
-    delta = (controls - starts)[..., None, :]  # [..., T, 1, 3]
-    gap = np.abs(delta)
-    with np.errstate(over="ignore", invalid="ignore"):  # absurd controls give non-finite twists, refused later
-        ramp = np.where(acc * t <= gap, 0.5 * acc * t * t, gap * t - gap * gap / (2.0 * acc))  # [..., T, m+1, 3]
-        sub = starts[..., None, :] + np.sign(delta) * np.diff(ramp, axis=-2) * (substeps / dt)
-    return sub.reshape(*controls.shape[:-2], controls.shape[-2] * substeps, 3)
+        brake_starts = _starts(velocity, braking, step, python, stop_after=hold)
+        moving = ((brake_starts != 0.0) | np.signbit(brake_starts)).any(axis=(0, 1))
+    # A step whose start and command are all 0.0 (not -0.0) holds 0.0 twists: trailing ones are not rolled
+    # out (commands are 0.0 from step ``hold`` on).
+    s = min(max(int(np.flatnonzero(moving)[-1]) + 1 if moving.any() else 0, min(hold, kb), 1), kb)
+    starts = np.zeros((3, b, n + 1 + s))  # the plan, a spare step, braking
+    commands = np.zeros((3, b, n + 1 + s))
+    starts[:, :, :n] = plan_starts[:, :, :n]
+    starts[:, :, n + 1:] = brake_starts[:, :, :s]
+    commands[:, :, :n] = controls.transpose(2, 0, 1)
+    commands[:, :, n + 1:] = braking[:, :s].transpose(2, 0, 1)
+    poses = _arcs(_ramp(starts, commands, acc, dt, m), dt / m, [(0, n * m), ((n + 1) * m, s * m)])
+    return poses, (n + 1) * m, s
 
 
 def followed_rollout(velocity: np.ndarray, controls: np.ndarray, limits: Limits, dt: float,
                      substeps: int) -> np.ndarray:
     """Robot-frame poses [..., T*substeps+1, 3] (the robot at the origin first) of the base following
     ``controls`` from ``velocity`` at its acceleration limits; poses ``substeps`` apart end each step."""
-    twists = followed_twists(velocity, controls, limits, dt, substeps)
-    return rollout(np.zeros(3), twists, dt / substeps)
+    controls = np.asarray(controls, dtype=np.float64)
+    flat, v = _batch(velocity, controls)
+    poses = _arcs(_twists(v, flat, limits, dt, substeps), dt / substeps)
+    return np.moveaxis(poses, 0, -1).reshape(*controls.shape[:-2], controls.shape[-2] * substeps + 1, 3)

@@ -19,8 +19,10 @@ INSCRIBED_COST = 0.99  # OccupancyGrid 99: the robot centre here puts the footpr
 
 def window_lookup(window: np.ndarray, xy: np.ndarray, resolution: float, outside: float = 0.0) -> np.ndarray:
     """Window costs at robot-frame points [..., 2]; ``outside`` beyond the window."""
+    window = np.asarray(window, np.float32)
     n = window.shape[0]
-    padded = np.pad(np.asarray(window, np.float32), 1, constant_values=outside)  # border = outside
+    padded = np.full((window.shape[0] + 2, window.shape[1] + 2), outside, dtype=np.float32)  # border = outside
+    padded[1:-1, 1:-1] = window
     scale = 1.0 / resolution
     col = np.clip(np.floor(xy[..., 0] * scale + (n / 2.0 + 1.0)), 0, n + 1).astype(np.intp)
     row = np.clip(np.floor(xy[..., 1] * scale + (n / 2.0 + 1.0)), 0, n + 1).astype(np.intp)
@@ -32,8 +34,9 @@ def window_lookup(window: np.ndarray, xy: np.ndarray, resolution: float, outside
 # A circular robot collides when its centre comes closer than its radius to an obstacle. A pose's
 # clearance is its exact distance to the nearest lethal window cell (a square): a summed-area table
 # of the lethal cells finds, with four lookups, the few poses that have one within reach, and only
-# those measure the cells around them. The GA checks its whole population with the very function
-# that validates the executed plan. A pose needs ``required_clearance``: the radius, plus how far an
+# those measure the cells around them (per row of the box, the nearest lethal cells left of, under and
+# right of the pose: tables per window). The GA checks its whole population with the very functions
+# that validate the executed plan. A pose needs ``required_clearance``: the radius, plus how far an
 # obstacle may reach past the window cells that mark it (a source cell finer than the window puts its
 # centre in a window cell but its corner up to half its diagonal beyond), plus half the distance
 # between two checked poses (the sweep between them).
@@ -65,9 +68,10 @@ def check_reach(radius: float, resolution: float, need: float = 0.0) -> float:
 
 
 @functools.lru_cache(maxsize=8)  # one window per tick, checked by the GA's generations and the validator
-def _tables(data: bytes, shape: tuple[int, int], r: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Padded by 2r cells on every side (free): (costs, lethal cells, cells with a lethal cell within r
-    cells), flattened, read-only."""
+def _tables(data: bytes, shape: tuple[int, int], r: int) -> tuple[np.ndarray, ...]:
+    """Padded by 2r cells on every side (free), flattened, read-only: costs, cells with a lethal cell
+    within r cells, and per cell the column (0..2r, 2r+1 for none) of the box around it where the
+    nearest lethal cell of its row lies strictly left of it, at it, and strictly right of it."""
     p = 2 * r
     costs = np.zeros((shape[0] + 2 * p, shape[1] + 2 * p), dtype=np.float32)
     costs[p: p + shape[0], p: p + shape[1]] = np.frombuffer(data, dtype=np.float32).reshape(shape)
@@ -77,41 +81,68 @@ def _tables(data: bytes, shape: tuple[int, int], r: int) -> tuple[np.ndarray, np
     k = 2 * r + 1
     near = np.zeros_like(lethal)
     near[r:-r, r:-r] = (table[k:, k:] - table[:-k, k:] - table[k:, :-k] + table[:-k, :-k]) > 0
-    out = (costs.ravel(), lethal.ravel(), near.ravel())
+    cols = np.arange(lethal.shape[1])
+    big = lethal.shape[1] + k
+    left = np.full(lethal.shape, -big)  # the nearest lethal column strictly left of each cell
+    left[:, 1:] = np.maximum.accumulate(np.where(lethal, cols, -big), axis=1)[:, :-1]
+    right = np.full(lethal.shape, 2 * big)  # ... strictly right
+    right[:, :-1] = np.minimum.accumulate(np.where(lethal, cols, 2 * big)[:, ::-1], axis=1)[:, ::-1][:, 1:]
+    left = np.where(cols - left <= r, r - (cols - left), k).astype(np.intp)
+    right = np.where(right - cols <= r, r + (right - cols), k).astype(np.intp)
+    at = np.where(lethal, r, k).astype(np.intp)
+    out = (costs.ravel(), near.ravel(), left.ravel(), at.ravel(), right.ravel())
     for a in out:
         a.flags.writeable = False
     return out
 
 
-def probe(window: np.ndarray, xy: np.ndarray, resolution: float, reach: float) -> tuple[np.ndarray, np.ndarray]:
-    """(window cost under each robot-frame point [..., 2] (0 beyond the window), distance (m) from it to
-    the nearest lethal window cell (inf when none is within ``reach``))."""
+def _probe_xy(window: np.ndarray, x: np.ndarray, y: np.ndarray, resolution: float, reach: float
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """``probe`` of robot-frame points given as x [...] and y [...]."""
     window = np.ascontiguousarray(window, dtype=np.float32)
     ny, nx = window.shape
     r = max(int(np.ceil(reach / resolution)), 1)  # a lethal cell r+1 cells away is farther than reach
-    costs, lethal, near_cells = _tables(window.tobytes(), window.shape, r)
+    costs, near_cells, left, at, right = _tables(window.tobytes(), window.shape, r)
     w = nx + 4 * r  # padded width: a point within r cells of the window has its whole box in the tables
-    xy = np.asarray(xy, dtype=np.float64)
-    col = np.floor(xy[..., 0] * (1.0 / resolution) + (nx / 2.0 + 2 * r))  # cell index in the padded tables
-    row = np.floor(xy[..., 1] * (1.0 / resolution) + (ny / 2.0 + 2 * r))
-    inside = (col >= r) & (col < nx + 3 * r) & (row >= r) & (row < ny + 3 * r)  # farther: nothing in reach
-    index = np.where(inside, row * w + col, 0).astype(np.intp)
-    cost = costs.take(index)  # the tables' corner is free and far from every lethal cell
+    col = np.floor(x * (1.0 / resolution) + (nx / 2.0 + 2 * r))  # cell index in the padded tables
+    row = np.floor(y * (1.0 / resolution) + (ny / 2.0 + 2 * r))
+    # A point farther than r cells from the window (or NaN) reads the tables' border: free, nothing in reach.
+    col = np.fmin(np.fmax(col, r - 1), nx + 3 * r)
+    row = np.fmin(np.fmax(row, r - 1), ny + 3 * r)
+    index = (row * w + col).astype(np.intp)
+    cost = costs.take(index)
     near = near_cells.take(index)
-    out = np.full(xy.shape[:-1], np.inf)
+    out = np.full(x.shape, np.inf)
     if not near.any():
         return cost, out
-    p, i = xy[near], index[near]
-    off = np.arange(-r, r + 1)
-    cells = i[:, None, None] + (off[:, None] * w + off[None, :])  # [M, 2r+1, 2r+1] the box around each point
-    # Gap from the point to each cell's square along x and y (padded column c's centre: c + ½ - 2r - nx/2).
-    gx = np.abs(p[:, 0, None, None] - ((cells % w) + (0.5 - 2 * r - nx / 2.0)) * resolution)
-    gy = np.abs(p[:, 1, None, None] - ((cells // w) + (0.5 - 2 * r - ny / 2.0)) * resolution)
+    i, m = index[near], int(near.sum())
+    off = np.arange(-r, r + 1)[:, None]  # [2r+1, 1]: the box's columns (or rows) left to right
+    # Gap from each point to the squares of the box's columns and rows (padded column c's centre:
+    # c + ½ - 2r - nx/2), [2r+1, M], squared; a last row of inf stands for "no lethal cell".
+    gx = np.abs(x[near] - ((col[near] + off) + (0.5 - 2 * r - nx / 2.0)) * resolution)  # col, row: integers
+    gy = np.abs(y[near] - ((row[near] + off) + (0.5 - 2 * r - ny / 2.0)) * resolution)
     gx = np.maximum(gx - 0.5 * resolution, 0.0)
     gy = np.maximum(gy - 0.5 * resolution, 0.0)
-    d = np.sqrt(np.where(lethal.take(cells), gx * gx + gy * gy, np.inf).reshape(len(p), -1).min(axis=1))
+    gx2 = np.empty((2 * r + 2, m))
+    np.multiply(gx, gx, out=gx2[:-1])
+    gx2[-1] = np.inf
+    gx2 = gx2.ravel()
+    # Along a row the gap grows with the distance from the point's column on either side, so the
+    # nearest lethal square of each row is the first one left of the point, under it, or right of it.
+    rows = i + off * w  # [2r+1, M] the box's rows' cells under each point's column
+    points = np.arange(m)
+    nearest = np.minimum(np.minimum(gx2.take(left.take(rows) * m + points), gx2.take(at.take(rows) * m + points)),
+                         gx2.take(right.take(rows) * m + points))
+    d = np.sqrt((gy * gy + nearest).min(axis=0))
     out[near] = np.where(d < reach, d, np.inf)  # farther cells were not all looked at
     return cost, out
+
+
+def probe(window: np.ndarray, xy: np.ndarray, resolution: float, reach: float) -> tuple[np.ndarray, np.ndarray]:
+    """(window cost under each robot-frame point [..., 2] (0 beyond the window), distance (m) from it to
+    the nearest lethal window cell (inf when none is within ``reach``))."""
+    xy = np.asarray(xy, dtype=np.float64)
+    return _probe_xy(window, xy[..., 0], xy[..., 1], resolution, reach)
 
 
 def clearance_at(window: np.ndarray, xy: np.ndarray, resolution: float, reach: float) -> np.ndarray:
@@ -163,11 +194,25 @@ ESCAPE_RATE = 0.5  # from a start inside the required clearance: clearance gaine
 def _flags(window: np.ndarray, poses: np.ndarray, spec: ModelSpec, radius: float, need: float
            ) -> tuple[np.ndarray, np.ndarray]:
     """(collision flags [..., N] with the escape rule of ``trajectory_collisions``, clearance [..., N+1])."""
-    centre, d = probe(window, poses[..., :2], spec.resolution, check_reach(radius, spec.resolution, need))
+    poses = np.asarray(poses, dtype=np.float64)
+    return _flags_xy(window, poses[..., 0], poses[..., 1], spec, radius, need)
+
+
+def _flags_xy(window: np.ndarray, x: np.ndarray, y: np.ndarray, spec: ModelSpec, radius: float, need: float
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """``_flags`` of poses given as x [..., N+1] and y [..., N+1]."""
+    centre, d = _probe_xy(window, x, y, spec.resolution, check_reach(radius, spec.resolution, need))
+    return _escape_flags(centre, d, x, y, need), d
+
+
+def _escape_flags(centre: np.ndarray, d: np.ndarray, x: np.ndarray, y: np.ndarray, need: float) -> np.ndarray:
+    """``_flags``' collision flags from the probe's costs and clearances of poses x, y [..., N+1]."""
     hit = (d < need) | (centre >= INSCRIBED_COST)
-    moved = np.hypot(poses[..., 1:, 0] - poses[..., :1, 0], poses[..., 1:, 1] - poses[..., :1, 1])
+    if not hit[..., 0].any():  # no start inside the required clearance: the escape rule does not apply
+        return hit[..., 1:]
+    moved = np.hypot(x[..., 1:] - x[..., :1], y[..., 1:] - y[..., :1])
     away = (d[..., 1:] >= need) | (d[..., 1:] >= d[..., :1] + ESCAPE_RATE * moved)
-    return np.where(hit[..., :1], ~away | (centre[..., 1:] >= LETHAL_COST), hit[..., 1:]), d
+    return np.where(hit[..., :1], ~away | (centre[..., 1:] >= LETHAL_COST), hit[..., 1:])
 
 
 MIN_LOOKAHEAD_TIME = 0.5  # s: the collision check never looks less far ahead (a floor, not a parameter)
@@ -239,6 +284,44 @@ def follow(controls: np.ndarray, window: np.ndarray, velocity: np.ndarray, spec:
     checked = poses if steps is None else poses[..., : steps * substeps + 1, :]
     hits, d = _flags(window, checked, spec, radius, need)
     return Followed(poses, hits, d, substeps, need)
+
+
+@dataclass(frozen=True)
+class FollowedBatch:
+    """``follow`` of a batch of plans [P, T, 3] as the GA scores them: the plan over all its steps, braking
+    only over the first ``brake_steps`` (all ``validate_plan`` looks at). Bit for bit ``follow``'s values."""
+
+    step_poses: np.ndarray  # [P, T+1, 3] the plan's poses at the end of each step, the robot first
+    hits: np.ndarray  # [P, T*substeps] the plan's collision flags
+    clearance: np.ndarray  # [P, T*substeps+1] the plan's clearances (m, inf far away)
+    brake_hits: np.ndarray  # [P, brake_steps*substeps] braking's collision flags
+    substeps: int
+    need: float
+
+
+def follow_batch(controls: np.ndarray, window: np.ndarray, velocity: np.ndarray, spec: ModelSpec, radius: float,
+                 limits: Limits, hold: int, brake_steps: int) -> FollowedBatch:
+    """``follow(controls, window, velocity, spec, radius, limits, hold)`` for plans [P, T, 3], but braking is
+    rolled out and checked over its first ``brake_steps`` steps only (a causal rollout: the same values)."""
+    controls = np.asarray(controls, dtype=np.float64)
+    n, steps = controls.shape[:2]
+    brake_steps = min(max(brake_steps, 0), steps)
+    substeps, spacing = pose_spacing(velocity, limits, spec.dt, spec.resolution)
+    need = required_clearance(radius, spec.resolution, spacing)
+    v = np.broadcast_to(np.asarray(velocity, dtype=np.float64), (n, 3))
+    python = 2 * n <= 4  # follow rolls both branches out together: the same arithmetic
+    poses, start, stop = kinematics.follow_and_brake(v, controls, hold, brake_steps, limits, spec.dt, substeps, python)
+    centre, d_all = _probe_xy(window, poses[0], poses[1], spec.resolution,  # both branches at once
+                              check_reach(radius, spec.resolution, need))
+    end = steps * substeps + 1
+    x, y, th = poses[:, :, :end]
+    d = d_all[:, :end]
+    hits = _escape_flags(centre[:, :end], d, x, y, need)
+    brake_hits = _escape_flags(centre[:, start:], d_all[:, start:], poses[0, :, start:], poses[1, :, start:], need)
+    if stop < brake_steps:  # the base stands still at braking's last pose from there
+        brake_hits = np.concatenate([brake_hits, np.repeat(brake_hits[:, -1:], (brake_steps - stop) * substeps, 1)], 1)
+    step_poses = np.stack([x[:, ::substeps], y[:, ::substeps], th[:, ::substeps]], axis=-1)
+    return FollowedBatch(step_poses, hits, d, brake_hits, substeps, need)
 
 
 @dataclass(frozen=True)
