@@ -382,3 +382,22 @@ def goal_check(pose: np.ndarray, goal: np.ndarray, xy_tolerance: float, yaw_tole
     xy_ok = d <= xy_tolerance or (stateful and xy_latched)
     yaw_ok = abs(float(wrap_angle(goal[2] - pose[2]))) <= yaw_tolerance
     return xy_ok and yaw_ok, xy_ok and stateful
+
+
+def escape_bearing(window: np.ndarray, resolution: float, reach: float) -> float | None:
+    """Robot-frame bearing (rad) away from the lethal window cells within ``reach`` (m) of the robot, each
+    pushing by the inverse square of its distance; None when none is that close."""
+    window = np.asarray(window)
+    ny, nx = window.shape
+    rows, cols = np.nonzero(window >= LETHAL_COST)
+    x = (cols + 0.5 - nx / 2.0) * resolution
+    y = (rows + 0.5 - ny / 2.0) * resolution
+    d = np.hypot(x, y)
+    near = (d < reach) & (d > 1e-9)
+    if not near.any():
+        return None
+    push = -np.stack([x[near], y[near]]) / d[near] ** 3
+    total = push.sum(axis=1)
+    if np.hypot(*total) < 1e-9:  # boxed in symmetrically: no way out is better than another
+        return None
+    return float(np.arctan2(total[1], total[0]))

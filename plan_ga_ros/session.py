@@ -38,6 +38,13 @@ class Level(enum.IntEnum):
     ERROR = 2
 
 
+# The escape a stuck fallback makes (floors of the recovery, not parameters).
+ESCAPE_TIME = 4.0  # s: the longest one escape lasts before the planners try again
+ESCAPE_SPEED = 0.15  # m/s: driving (or backing) clear of an obstacle
+ESCAPE_HEADING = 0.35  # rad: turn in place until the way out is within this of straight ahead
+ESCAPE_REACH = 0.5  # m beyond the required clearance: obstacles this close push the escape's direction
+
+
 class StopReason(enum.Enum):
     """Why the robot is not executing a plan this tick; ``NONE`` while it is."""
 
@@ -150,6 +157,8 @@ class PlannerSession:
 
     def _reset_planning(self) -> None:
         self._rejections = 0
+        self._escape_until: float | None = None
+        self._stuck_at: np.ndarray | None = None  # where the last escape started: the fallback drives clear of it
         self._fallback_active = False
         self._network_ok_since: float | None = None
         self._no_plan_since: float | None = None
@@ -506,19 +515,27 @@ class PlannerSession:
                 self._stalled(now, fallback)
             if fallback:
                 if self._rejections >= c.fallback_after_rejections or not progressing:
-                    if not self._fallback_active and not progressing:
-                        self._progress.reset()  # give the fallback its own allowance
+                    if not progressing:
+                        if self._fallback_active:  # the fallback is stuck too: get clear of the obstacle
+                            self._escape_until = now + ESCAPE_TIME
+                            self._stuck_at = robot.pose[:2].copy()
+                        self._progress.reset()  # a fresh allowance for the fallback (or for it after the escape)
                     self._fallback_active = True
-                elif self._fallback_active and check.ok and now - self._network_ok_since >= c.fallback_hold_time:
+                elif self._fallback_active and check.ok and now - self._network_ok_since >= c.fallback_hold_time \
+                        and self._clear_of_stuck(robot.pose):
                     self._fallback_active = False
             if check.ok and not self._fallback_active:
-                self._no_plan_since = None
+                self._no_plan_since = self._escape_until = None
                 return controls, check.relative_poses, "onnx"
             if not fallback:
                 return self._nothing_valid(d, now, check.reason, recover=False)
             if not self._fallback_active:
                 d.reason = StopReason.PLAN_REJECTED
                 return None
+        if self._escape_until is not None:
+            escaped = self._escape(d, window, now)
+            if escaped is not None:
+                return escaped
         self.fallback_ticks += 1
         d.ga_raw, check, controls = self._run(self._ga_policy, d.feed, window, robot, d, "fallback")
         if check.ok:
@@ -534,6 +551,48 @@ class PlannerSession:
         self.last_stall = (now, f"no progress: moved less than {c.required_movement_radius:g} m in "
                                 f"{c.movement_time_allowance:g} s" + (" (the fallback planner takes over)" if fallback
                                                                     else ""))
+
+    def _clear_of_stuck(self, pose: np.ndarray) -> bool:
+        """After an escape the network drives again only once the robot is ``required_movement_radius`` past
+        where the fallback got stuck (the network led it there)."""
+        if self._stuck_at is None:
+            return True
+        if np.hypot(*(pose[:2] - self._stuck_at)) > self.config.required_movement_radius:
+            self._stuck_at = None
+            return True
+        return False
+
+    def _escape(self, d: Decision, window: np.ndarray, now: float) -> tuple[np.ndarray, np.ndarray, str] | None:
+        """A recovery for a fallback that makes no progress (it holds still at an obstacle where every way
+        forward looks too close): turn away from the nearby obstacles and drive clear of them, slowly and
+        under the safety layer, until the robot has its clearance back (then the planners try again) or
+        ``ESCAPE_TIME`` passes. None (the escape is over) when it has nothing valid to do."""
+        c, res = self.config, self.spec.resolution
+        need = safety.required_clearance(c.robot_radius, res, 0.25 * res) + 2.0 * safety.MARGIN
+        reach = need + ESCAPE_REACH
+        clear = float(safety.clearance_at(window, np.zeros(2), res, reach))
+        bearing = safety.escape_bearing(window, res, reach)
+        if now > self._escape_until or clear >= need or bearing is None:
+            self._escape_until = None
+            self._progress.reset()
+            return None
+        turn = 0.5 * c.limits.max_omega * (1.0 if bearing >= 0 else -1.0)
+        candidates = []
+        if c.limits.min_v_x < 0 and abs(bearing) > 0.75 * np.pi:  # the way out is behind: back out
+            candidates.append((max(c.limits.min_v_x, -ESCAPE_SPEED), 0.0, 0.0))
+        if abs(bearing) > ESCAPE_HEADING:
+            candidates += [(0.0, 0.0, turn), (0.0, 0.0, -turn)]
+        else:
+            w = float(np.clip(1.5 * bearing, -c.limits.max_omega, c.limits.max_omega))
+            candidates += [(min(ESCAPE_SPEED, c.limits.max_v_x), 0.0, w), (0.0, 0.0, turn)]
+        for twist in candidates:
+            raw = np.tile(np.asarray(twist), self.spec.steps)
+            controls, check = make_safe(raw, window, self.last_command, d.feed[STATE_INPUT][0, 3:6], self.spec, c)
+            if check.ok:
+                self.recovery_ticks += 1
+                return controls, check.relative_poses, "recovery"
+        self._escape_until = None
+        return None
 
     def _nothing_valid(self, d: Decision, now: float, why: str, recover: bool
                        ) -> tuple[np.ndarray, np.ndarray, str] | None:

@@ -341,6 +341,39 @@ def test_recovery_rotates_in_place_when_free_then_the_goal_fails_after_the_recov
     assert s.tick(1.1).reason is StopReason.GOAL_FAILED and not s.has_goal  # latched until a new goal
 
 
+class StillFallback(PlannerSession):
+    """A session whose fallback planner finds only standing still valid (the GA at a wall it is too close to)."""
+
+    def _ga_policy(self, feed):
+        return np.zeros((1, self.spec.steps * 3))
+
+
+def test_a_fallback_stuck_at_an_obstacle_escapes_away_from_it_and_keeps_driving_until_clear():
+    cfg = PlannerConfig.from_params({"planner": "hybrid", "movement_time_allowance": 1.0,
+                                     "required_movement_radius": 0.3, "fallback_after_rejections": 3,
+                                     "fallback_hold_time": 0.2}, SPEC)
+    net = Switchable((0.5, 0.0, 0.0))  # straight into the wall 0.3 m ahead: rejected
+    s = StillFallback(cfg, SPEC, net, SMALL_GA)
+    s.set_goal(np.array([1.5, 0.0, 0.0]), 0.0, "odom")
+    pose = np.zeros(3)
+
+    def tick(t):
+        s.set_costmap(grid(0.3), t)
+        s.set_odometry(pose, np.zeros(3), t)
+        return s.tick(t)
+
+    planners = [tick(round(0.1 * k, 6)).planner for k in range(11)]  # 0 … 1.0 s
+    assert planners[:2] == ["", ""] and set(planners[2:]) == {"ga"}  # the fallback holds still
+    d = tick(1.1)  # still no progress, now under the fallback: the escape turns away from the wall (behind)
+    assert d.planner == "recovery" and d.command[0] == 0.0 and d.command[2] != 0.0 and s.stalls == 1
+    assert tick(1.2).planner == "recovery" and s.recovery_ticks == 2
+    pose = np.array([-0.2, 0.0, np.pi])  # turned and drove away: clear of the wall
+    net.twist = (0.0, 0.0, 0.3)  # and the network's plans are accepted again...
+    assert [tick(round(1.3 + 0.1 * k, 6)).planner for k in range(5)] == ["ga"] * 5  # ...but the fallback drives on
+    pose = np.array([-0.45, 0.0, np.pi])  # required_movement_radius past where it got stuck
+    assert tick(1.8).planner == "onnx"
+
+
 def test_without_fallback_a_rejected_network_fails_the_goal_after_the_recovery_timeout():
     s = session(constant((0.5, 0.0, 0.0)), wall_x=0.35, planner="onnx", recovery_timeout=0.5)
     assert s.tick(0.0).reason is StopReason.PLAN_REJECTED
