@@ -147,29 +147,46 @@ def fingerprint(cfg: Config, suite: SuiteConfig, model_path: str) -> str:
     return h.hexdigest()
 
 
-def _resume(partial: Path, stamp: str, keep: bool = False) -> dict[str, dict]:
-    """Finished episodes of an interrupted run with the same fingerprint; a file of another model or config
-    is set aside (``.old``) to start afresh, or with ``keep`` refused (ConfigError)."""
-    if not partial.exists():
-        return {}
+MODEL_FREE = ("ga", "naive")  # controllers whose episodes do not depend on the model: kept for a new model
+
+
+def _read(partial: Path) -> tuple[dict, dict[str, dict]]:
+    """(header, records by key) of a ``.jobs.jsonl`` file (lines cut short by an interruption are skipped)."""
     lines = partial.read_text().splitlines()
     try:
         head = json.loads(lines[0]) if lines else {}
     except json.JSONDecodeError:
         head = {}
-    if head.get("fingerprint") != stamp:
-        if keep:
-            raise ConfigError(f"{partial} was made with another model or world/episode/GA config than this one")
-        partial.rename(partial.with_suffix(".old"))
-        return {}
     done = {}
     for line in lines[1:]:
         try:
             rec = json.loads(line)
-        except json.JSONDecodeError:  # a line cut short by the interruption
+        except json.JSONDecodeError:
             continue
         done[rec["key"]] = rec
-    return done
+    return head, done
+
+
+def _resume(partial: Path, stamp: str, configs: str, keep: bool = False) -> dict[str, dict]:
+    """Finished episodes of an interrupted run with the same fingerprint. With another model but the same
+    configs (``configs``: the fingerprint without the model), the GA's and naive episodes are kept and the
+    file is rewritten for the new model. Anything else is set aside (``.old``) to start afresh, or with
+    ``keep`` (report only) refused (ConfigError)."""
+    if not partial.exists():
+        return {}
+    head, done = _read(partial)
+    if head.get("fingerprint") == stamp:
+        return done
+    if keep:
+        raise ConfigError(f"{partial} was made with another model or world/episode/GA config than this one")
+    partial.rename(partial.with_suffix(".old"))
+    if head.get("configs") != configs:
+        return {}
+    kept = {k: r for k, r in done.items() if r["controller"] in MODEL_FREE}
+    partial.write_text("".join(json.dumps(x) + "\n" for x in [{"fingerprint": stamp, "configs": configs},
+                                                               *kept.values()]))
+    print(f"another model: kept {len(kept)} episodes of {', '.join(MODEL_FREE)} from {partial}")
+    return kept
 
 
 def run_suite(cfg: Config, suite: SuiteConfig, model_path: str, json_out: Path, workers: int = 1,
@@ -185,14 +202,14 @@ def run_suite(cfg: Config, suite: SuiteConfig, model_path: str, json_out: Path, 
     for hz in suite.rates:
         at_rate(cfg, hz)  # the node's parameter table must accept the rate
     jobs = jobs_for(cfg, suite, model_path)
-    stamp = fingerprint(cfg, suite, model_path)
+    stamp, configs = fingerprint(cfg, suite, model_path), fingerprint(cfg, suite, "")
     json_out.parent.mkdir(parents=True, exist_ok=True)
     partial = json_out.with_name(json_out.name + ".jobs.jsonl")
-    done = _resume(partial, stamp, keep=not run)
+    done = _resume(partial, stamp, configs, keep=not run)
     todo = [j for j in jobs if j.key not in done] if run else []
     t0 = time.time()
     if not partial.exists():
-        partial.write_text(json.dumps({"fingerprint": stamp}) + "\n")
+        partial.write_text(json.dumps({"fingerprint": stamp, "configs": configs}) + "\n")
     with partial.open("a") as f:
         for rec in imap_progress(run_job, todo, workers, "robustness", done=len(jobs) - len(todo),
                                  backend=cfg.compute, files=[model_path] if model_path else []):

@@ -94,6 +94,32 @@ def test_tiny_matrix_end_to_end_writes_json_table_picture_and_card_and_resumes(m
     assert "Partial run: 4 of 18 episodes" in (partial / "R.md").read_text()
 
 
+def test_a_new_model_reruns_only_the_episodes_that_depend_on_it(model, tmp_path):
+    """The GA's and naive episodes do not depend on the model: a retrained model keeps them (the suite's
+    expensive part) and runs only its own."""
+    from plan_ga_training.export import export_planner
+    from plan_ga_training.model import PlannerNet
+
+    other = tmp_path / "other.onnx"
+    export_planner(PlannerNet(ModelSpec(), **{**dataclasses.asdict(ModelConfig()), "hidden": 8}).eval(), ModelSpec(),
+                   other)
+    small = ("--families", "door", "--inflation-radii", "0.55", "--scenes", "none")
+    suite_cli(model, tmp_path, *small)
+    first = {r["key"]: r for r in map(json.loads, (tmp_path / "r.json.jobs.jsonl").read_text().splitlines()[1:])}
+    out = suite_cli(other, tmp_path, *small)
+    assert "another model: kept 2 episodes of ga, naive" in out.stdout
+    assert "2/3" in out.stderr  # only the onnx episode ran
+    lines = (tmp_path / "r.json.jobs.jsonl").read_text().splitlines()
+    again = {r["key"]: r for r in map(json.loads, lines[1:])}
+    assert again.keys() == first.keys()
+    assert all(again[k] == first[k] for k in again if not k.startswith("onnx|"))
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["model"].endswith("other.onnx") and report["episodes_done"] == 3
+    # another world/episode/GA config keeps nothing
+    out = suite_cli(other, tmp_path, *small, "--set", "ga.population=10")
+    assert "kept" not in out.stdout and "0/3" in out.stderr
+
+
 def test_suite_refuses_training_seeds_and_unknown_names(model, tmp_path):
     res = suite_cli(model, tmp_path, "--suite-seed", "100", ok=False)
     assert res.returncode == 2 and "overlap the dataset seeds" in res.stderr
