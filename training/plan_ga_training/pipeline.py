@@ -164,36 +164,91 @@ def run_pipeline(cfg: Config, config_path: str | None, install: bool) -> int:
     t0 = time.time()
     run, data = Path(cfg.run_dir), Path(cfg.dataset.out_dir)
     run.mkdir(parents=True, exist_ok=True)
+    clock = Sittings(run / "sittings.json")
     seeds = list(range(cfg.dataset.seed_base, cfg.dataset.seed_base + cfg.dataset.episodes))
     made = len(generate(cfg, data, seeds, "ga", desc="GA episodes"))
+    clock.mark()
     # Each round trains on exactly this config's shards so far, never on leftovers of another run;
     # the manifest (and the data hash in the model's metadata) describes those shards.
     files = [shard_name("ga", s) for s in seeds]
     write_manifest(cfg, data, files)
     ckpt, onnx_path = run / "planner.pt", run / "planner.onnx"
-    train_on(cfg, data, run, files=files)
+    train_round(cfg, data, run, 0, files)
     for rnd in range(1, cfg.dagger.rounds + 1):
-        export(ckpt, onnx_path, data, "dynamo", 18)
+        driver = round_driver(ckpt, data, run, rnd - 1)
         base = cfg.dagger.seed_base + rnd * 10_000
         dagger_seeds = list(range(base, base + cfg.dagger.episodes))
         families = focus(cfg, data, run, rnd, files, dagger_seeds)
-        made += len(generate(cfg, data, dagger_seeds, f"dagger{rnd}", str(onnx_path), desc=f"DAgger round {rnd}",
+        made += len(generate(cfg, data, dagger_seeds, f"dagger{rnd}", str(driver), desc=f"DAgger round {rnd}",
                              families=families))
+        clock.mark()
         files += [shard_name(f"dagger{rnd}", s) for s in dagger_seeds]
         write_manifest(cfg, data, files)
-        train_on(cfg, data, run, init=ckpt, files=files)
+        train_round(cfg, data, run, rnd, files, init=ckpt)
+        clock.mark()
     export(ckpt, onnx_path, data, "dynamo", 18)
     if not verify(ckpt, onnx_path, data):
         return 1
     evaluate(cfg, str(onnx_path), cfg.evaluate.episodes, cfg.evaluate.seed_base, str(run / "evaluation.json"),
              str(run / "evaluation.png"), cfg.evaluate.workers, EVALUATED)
     profile(str(onnx_path), str(ckpt), 500, str(run / "profile.json"))
-    elapsed = time.time() - t0
+    elapsed = clock.mark()
     (run / "pipeline.json").write_text(json.dumps({"minutes": elapsed / 60, "config": config_path,
-                                                   "episodes_made": made, "episodes_reused": len(files) - made}))
+                                                   "sittings": clock.count, "episodes_made": made,
+                                                   "episodes_reused": len(files) - made}))
     model_card(cfg, run, install)
-    print(f"pipeline finished in {elapsed / 60:.1f} min")
+    print(f"pipeline finished in {elapsed / 60:.1f} min over {clock.count} sitting(s) "
+          f"(this one {(time.time() - t0) / 60:.1f} min)")
     return 0
+
+
+class Sittings:
+    """The wall time of a pipeline that may take several sittings (it resumes): each run of the command
+    is a sitting, its time so far recorded at every ``mark`` (an interrupted sitting keeps its last one)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.start = path, time.time()
+        self.past = json.loads(path.read_text()) if path.exists() else []
+        self.count = len(self.past) + 1
+
+    def mark(self) -> float:
+        """Record this sitting's time; the total seconds of all sittings."""
+        now = [*self.past, {"started": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(self.start)),
+                            "seconds": round(time.time() - self.start, 1)}]
+        self.path.write_text(json.dumps(now, indent=1))
+        return sum(s["seconds"] for s in now)
+
+
+def train_round(cfg: Config, data: Path, run: Path, rnd: int, files: list[str], init: Path | None = None) -> None:
+    """Training round ``rnd`` on ``files`` into ``run/planner.pt``, kept as ``run/rounds/round<r>.pt``; a
+    rerun of the pipeline takes that checkpoint back instead of training again when it was trained on
+    exactly these shards, byte for byte (the manifest, written for ``files`` just before, hashes them), so
+    an interrupted pipeline resumes at the round it stopped in."""
+    rounds = run / "rounds"
+    rounds.mkdir(exist_ok=True)
+    kept, record = rounds / f"round{rnd}.pt", rounds / f"round{rnd}.json"
+    manifest = json.loads((data / "manifest.json").read_text())
+    trained_on = {"files": files, "content_hash": manifest["content_hash"]}
+    if kept.exists() and record.exists() and \
+            {k: json.loads(record.read_text()).get(k) for k in trained_on} == trained_on:
+        shutil.copy(kept, run / "planner.pt")
+        print(f"training round {rnd}: done before on these {len(files)} shards, checkpoint {kept} reused")
+        return
+    result = train_on(cfg, data, run, init=init, files=files)
+    (rounds / f"round{rnd}.onnx").unlink(missing_ok=True)  # the driver exported from an older round{rnd}
+    shutil.copy(run / "planner.pt", kept)
+    shutil.copy(run / "history.json", rounds / f"round{rnd}_history.json")
+    record.write_text(json.dumps({**trained_on, **{k: v for k, v in result.items() if k != "history"}},
+                                 default=str))
+
+
+def round_driver(ckpt: Path, data: Path, run: Path, rnd: int) -> Path:
+    """The ONNX model that drives the next DAgger round, exported once from round ``rnd``'s checkpoint and
+    kept (``run/rounds/round<r>.onnx``): its bytes, which the shards record, stay the same on a rerun."""
+    path = run / "rounds" / f"round{rnd}.onnx"
+    if not path.exists():
+        export(ckpt, path, data, "dynamo", 18)
+    return path
 
 
 def focus(cfg: Config, data: Path, run: Path, rnd: int, files: list[str], seeds: list[int]) -> dict[int, str] | None:

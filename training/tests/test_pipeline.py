@@ -78,6 +78,37 @@ def test_dagger_shards_record_their_driver_and_are_remade_for_another_model(run_
     assert missing.returncode == 1 and "model not found" in missing.stderr
 
 
+def test_a_rerun_pipeline_resumes_rounds_instead_of_training_again(run_dir, tmp_path):
+    """An interrupted pipeline is rerun: finished rounds are taken back (their checkpoints and the ONNX
+    driver of each DAgger round, whose bytes the shards record), nothing is made again."""
+    import shutil
+
+    shutil.copytree(run_dir, tmp_path / "run")
+    run_ = tmp_path / "run"
+    rounds = sorted(p.name for p in (run_ / "rounds").iterdir())
+    assert rounds == ["round0.json", "round0.onnx", "round0.pt", "round0_history.json", "round1.json", "round1.pt",
+                      "round1_history.json"]
+    args = ("pipeline", "--config", TINY, "--set", f"run_dir={run_}", "--set", f"dataset.out_dir={run_ / 'data'}",
+            "--set", "evaluate.episodes=1")
+    # An earlier test remade the round-1 shards with the final model: they are made again with round 0's
+    # driver, byte for byte the shards round 1 was trained on (episodes are deterministic), so round 1 is
+    # taken back too. A shard whose bytes changed makes its round train again.
+    out = run(*args)
+    assert "training round 0: done before on these 4 shards" in out.stdout
+    assert "2 dagger1 shards were driven by another model" in out.stdout
+    assert "training round 1: done before on these 6 shards" in out.stdout
+    record = json.loads((run_ / "rounds" / "round1.json").read_text())
+    (run_ / "rounds" / "round1.json").write_text(json.dumps({**record, "content_hash": "0" * 64}))
+    out = run(*args)
+    assert "training round 0: done before on these 4 shards" in out.stdout
+    assert "training round 1: done before" not in out.stdout  # its shards "changed": trained again
+    out = run(*args)  # and once more: nothing is made or trained again
+    assert "training round 0: done before on these 4 shards" in out.stdout
+    assert "training round 1: done before on these 6 shards" in out.stdout
+    assert "new episodes" not in out.stdout and "driven by another model" not in out.stdout
+    assert "over 4 sitting(s)" in out.stdout and len(json.loads((run_ / "sittings.json").read_text())) == 4
+
+
 def test_pipeline_trains_on_its_own_shards_only(run_dir, tmp_path):
     """Leftover shards of another run in the data folder are neither trained on nor in the manifest."""
     import shutil
