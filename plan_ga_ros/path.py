@@ -72,3 +72,32 @@ class ProgressChecker:
 
     def stalled_for(self, now: float) -> float:
         return 0.0 if self._baseline is None else now - self._since
+
+
+def tail_lengths(poses: np.ndarray) -> np.ndarray:
+    """[N] arc length (m) from each path pose to the path's end."""
+    seg = np.hypot(*np.diff(np.asarray(poses, dtype=np.float64)[:, :2], axis=0).T) if len(poses) > 1 else np.zeros(0)
+    return np.concatenate([np.cumsum(seg[::-1])[::-1], [0.0]])
+
+
+@dataclass
+class ApproachChecker:
+    """Progress toward the goal: the distance still to go (along the path) must shrink by ``radius``
+    within ``allowance`` seconds. Catches what a displacement check cannot: a robot that keeps moving
+    (circling, going back and forth at a gap) without getting any closer. Within ``radius`` of the goal
+    it always passes (the last turn to the goal's heading is the displacement check's business)."""
+
+    radius: float
+    allowance: float
+    _anchor: float | None = None
+    _since: float = 0.0
+
+    def reset(self) -> None:
+        self._anchor = None
+
+    def check(self, to_go: float, now: float) -> bool:
+        """True while the robot gets closer (or the allowance has not run out)."""
+        if self._anchor is None or to_go < self._anchor - self.radius or now < self._since or to_go <= self.radius:
+            self._anchor, self._since = float(to_go), now
+            return True
+        return now - self._since <= self.allowance

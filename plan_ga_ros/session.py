@@ -124,6 +124,13 @@ class _Goal:
     is_path: bool
     index: int = 0  # path poses before this one have been passed
     xy_latched: bool = False
+    tail: np.ndarray | None = None  # arc length from each pose to the end (computed on first use)
+
+    def to_go(self, xy: np.ndarray) -> float:
+        """Distance (m) still to go: to the goal, or to the path's next pose and along the rest of it."""
+        if self.tail is None:
+            self.tail = path.tail_lengths(self.poses)
+        return float(np.hypot(*(self.poses[self.index, :2] - xy[:2])) + self.tail[self.index])
 
 
 def _frame(frame: str) -> str:
@@ -145,6 +152,7 @@ class PlannerSession:
         self._goal_outcome: StopReason | None = None
         self._errors: dict[str, str] = {}
         self._progress = path.ProgressChecker(config.required_movement_radius, config.movement_time_allowance)
+        self._approach = path.ApproachChecker(config.required_movement_radius, config.movement_time_allowance)
         self.last_command = np.zeros(3)
         self.reset_counters()
         self._reset_planning()
@@ -162,7 +170,7 @@ class PlannerSession:
         self._fallback_active = False
         self._network_ok_since: float | None = None
         self._no_plan_since: float | None = None
-        self._progress.reset()
+        self._restart_progress()
         if self._ga is not None:
             self._ga.reset()
 
@@ -170,6 +178,7 @@ class PlannerSession:
         """Swap in a validated configuration (inputs and the goal are kept)."""
         self.config = config
         self._progress = path.ProgressChecker(config.required_movement_radius, config.movement_time_allowance)
+        self._approach = path.ApproachChecker(config.required_movement_radius, config.movement_time_allowance)
         self._ga = None  # rebuilt with the new limits on first use
 
     def set_model(self, network: Policy | None, spec: ModelSpec) -> None:
@@ -290,13 +299,23 @@ class PlannerSession:
         if poses.shape != self._goal.poses.shape:
             return f"expected {len(self._goal.poses)} poses, got {len(poses)}"
         self._goal.poses = poses.copy()
+        self._goal.tail = None
         return None
 
     def _set_goal(self, goal: _Goal) -> None:
+        """A new goal restarts planning (fallback, progress, recovery). A path to the same end as the path
+        being followed is the global planner replanning (Nav2's planner_server, about once a second): it
+        replaces the poses and keeps the rest, as Nav2's controller server keeps its progress checker."""
+        old = self._goal
+        replanned = (old is not None and old.is_path and goal.is_path and self._goal_outcome is None
+                     and old.frame == goal.frame and bool(np.allclose(old.poses[-1], goal.poses[-1], atol=1e-3)))
         self._goal, self._goal_outcome = goal, None
         self._errors.pop("goal", None)
         self._errors.pop("path", None)
-        self._reset_planning()
+        if replanned:
+            goal.xy_latched = old.xy_latched  # the distance to go is measured along the new path from now on
+        else:
+            self._reset_planning()
 
     # ------------------------------------------------------------------ views
     @property
@@ -510,16 +529,18 @@ class PlannerSession:
                 self._rejections += 1
                 self._network_ok_since = None
                 d.detail = check.reason
-            progressing = self._progress.check(robot.pose[:2], now)
+            moving = self._progress.check(robot.pose[:2], now)
+            closer = self._approach.check(self._goal.to_go(robot.pose), now) if self._goal is not None else True
+            progressing = moving and closer
             if not progressing:
-                self._stalled(now, fallback)
+                self._stalled(now, fallback, moving)
             if fallback:
                 if self._rejections >= c.fallback_after_rejections or not progressing:
                     if not progressing:
                         if self._fallback_active:  # the fallback is stuck too: get clear of the obstacle
                             self._escape_until = now + ESCAPE_TIME
                             self._stuck_at = robot.pose[:2].copy()
-                        self._progress.reset()  # a fresh allowance for the fallback (or for it after the escape)
+                        self._restart_progress()  # a fresh allowance for the fallback (or for it after the escape)
                     self._fallback_active = True
                 elif self._fallback_active and check.ok and now - self._network_ok_since >= c.fallback_hold_time \
                         and self._clear_of_stuck(robot.pose):
@@ -543,12 +564,18 @@ class PlannerSession:
             return controls, check.relative_poses, "ga"
         return self._nothing_valid(d, now, f"fallback: {check.reason}", recover=True)
 
-    def _stalled(self, now: float, fallback: bool) -> None:
-        """Record a stall (Nav2's progress checker failing): counted once per allowance run out."""
+    def _restart_progress(self) -> None:
+        self._progress.reset()
+        self._approach.reset()
+
+    def _stalled(self, now: float, fallback: bool, moving: bool) -> None:
+        """Record a stall (Nav2's progress checker failing, or no closer to the goal): counted once per
+        allowance run out."""
         c = self.config
         if self.last_stall is None or self.last_stall[0] < now - c.movement_time_allowance:
             self.stalls += 1
-        self.last_stall = (now, f"no progress: moved less than {c.required_movement_radius:g} m in "
+        what = "moved" if not moving else "got closer to the goal by"
+        self.last_stall = (now, f"no progress: {what} less than {c.required_movement_radius:g} m in "
                                 f"{c.movement_time_allowance:g} s" + (" (the fallback planner takes over)" if fallback
                                                                     else ""))
 
@@ -574,7 +601,7 @@ class PlannerSession:
         bearing = safety.escape_bearing(window, res, reach)
         if now > self._escape_until or clear >= need or bearing is None:
             self._escape_until = None
-            self._progress.reset()
+            self._restart_progress()
             return None
         turn = 0.5 * c.limits.max_omega * (1.0 if bearing >= 0 else -1.0)
         candidates = []

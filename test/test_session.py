@@ -312,6 +312,34 @@ def test_no_progress_is_recorded_with_the_reason_and_hands_over_to_the_fallback(
     assert d.planner == "onnx" and plain.stalls == 1 and "fallback" not in plain.last_stall[1]
 
 
+def test_circling_without_getting_closer_is_no_progress_and_the_fallback_takes_over():
+    """The robot keeps moving (a displacement check passes) but gets no closer to the goal."""
+    s = session(constant((0.3, 0.0, 0.5)), planner="hybrid", goal=(3.0, 0.0, 0.0), required_movement_radius=0.3,
+                movement_time_allowance=2.0)
+    t, d = 0.0, None
+    while t < 3.0:
+        pose = np.array([0.6 * np.cos(2.0 * t) - 0.6, 0.6 * np.sin(2.0 * t), 0.0])  # a circle by the start
+        s.set_costmap(grid(), t)
+        s.set_odometry(pose, np.zeros(3), t)
+        d = s.tick(t)
+        if d.planner == "ga":
+            break
+        t = round(t + 0.1, 6)
+    assert d.planner == "ga" and 2.0 < t <= 2.6, t
+    assert "no progress: got closer to the goal by less than 0.3 m in 2 s" in s.last_stall[1]
+
+
+def test_a_replanned_path_to_the_same_end_keeps_the_fallback_and_a_new_end_restarts():
+    net = Switchable((0.5, 0.0, 0.0))
+    s = session(net, wall_x=0.5, goal=None, planner="hybrid", fallback_after_rejections=1)
+    path_a = np.array([[0.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 2.0, 0.0]])
+    assert s.set_path(path_a, 0.0, "odom") is None
+    assert s.tick(0.0).planner == "ga" and s.using_fallback
+    replanned = np.array([[0.0, 0.05, 0.0], [0.1, 1.0, 0.0], [0.0, 2.0, 0.0]])  # planner_server, a second later
+    assert s.set_path(replanned, 0.1, "odom") is None and s.using_fallback
+    assert s.set_path(np.array([[0.0, 0.0, 0.0], [0.0, -2.0, 0.0]]), 0.2, "odom") is None and not s.using_fallback
+
+
 class FailingFallback(PlannerSession):
     """A session whose fallback planner only offers a plan into the wall (so recovery has to act)."""
 
