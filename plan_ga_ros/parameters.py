@@ -97,8 +97,10 @@ _TABLE: tuple[Param, ...] = (
        "model's goal_clip_distance.", 0.1, 10.0),
     _p("transform_tolerance", 0.1, "Goals and paths in another frame: the transform may be this old (s).",
        0.0, 10.0),
-    _p("required_movement_radius", 0.5, "Progress checker: move this far (m) ...", 0.01, 10.0),
-    _p("movement_time_allowance", 10.0, "... within this time (s), or progress has stalled.", 0.5, 600.0),
+    _p("required_movement_radius", 0.5, "Progress checker: move this far (m), and get this much closer to the goal "
+       "(along the path) ...", 0.01, 10.0),
+    _p("movement_time_allowance", 10.0, "... within this time (s), or progress has stalled (hybrid: the fallback "
+       "takes over).", 0.5, 600.0),
     _p("recovery_timeout", 15.0, "No valid plan from any planner for this long (s) fails the goal.", 0.5, 600.0),
     _p("robot_radius", 0.2, "Circular footprint radius (m) for the collision check.", 0.01, 5.0),
     _p("collision_lookahead_time", 1.0, "Rollout time (s) checked for collisions before executing; never "
