@@ -24,6 +24,17 @@ def _namespace(a: Array) -> ModuleType:
     return np
 
 
+def _arc_steps(vx: Array, vy: Array, w: Array, dt: float, xp) -> tuple[Array, Array, Array]:
+    """(heading change, body-frame x and y displacement) of each twist held ``dt`` (an exact arc)."""
+    wdt = w * dt
+    small = xp.abs(w) < _EPS
+    w_safe = xp.where(small, 1.0, w)
+    # Integral of R(ω s) over [0, dt]: [[S, -C], [C, S]]
+    s_term = xp.where(small, dt, xp.sin(wdt) / w_safe)
+    c_term = xp.where(small, 0.5 * w * dt * dt, (1.0 - xp.cos(wdt)) / w_safe)
+    return wdt, vx * s_term - vy * c_term, vx * c_term + vy * s_term
+
+
 def rollout(start_pose: Array, controls: Array, dt: float) -> Array:
     """Poses [..., T+1, 3] from start poses [..., 3] and body-frame twists [..., T, 3].
 
@@ -35,15 +46,7 @@ def rollout(start_pose: Array, controls: Array, dt: float) -> Array:
     if xp is np:
         start_pose = np.asarray(start_pose, dtype=np.float64)
         controls = np.asarray(controls, dtype=np.float64)
-    vx, vy, w = controls[..., 0], controls[..., 1], controls[..., 2]
-    wdt = w * dt
-    small = xp.abs(w) < _EPS
-    w_safe = xp.where(small, 1.0, w)
-    # Integral of R(ω s) over [0, dt]: [[S, -C], [C, S]]
-    s_term = xp.where(small, dt, xp.sin(wdt) / w_safe)
-    c_term = xp.where(small, 0.5 * w * dt * dt, (1.0 - xp.cos(wdt)) / w_safe)
-    dxb = vx * s_term - vy * c_term
-    dyb = vx * c_term + vy * s_term
+    wdt, dxb, dyb = _arc_steps(controls[..., 0], controls[..., 1], controls[..., 2], dt, xp)
     theta0 = start_pose[..., 2:3]
     headings = theta0 + xp.concatenate([xp.zeros_like(wdt[..., :1]), xp.cumsum(wdt, axis=-1)], axis=-1)
     h = headings[..., :-1]
@@ -265,13 +268,7 @@ def _arcs(twists: np.ndarray, dt: float, segments: list[tuple[int, int]] | None 
     b, width = w.shape
     segments = [(0, width)] if segments is None else segments
     out = np.zeros((3, b, width + 1))
-    wdt = w * dt
-    small = np.abs(w) < _EPS
-    w_safe = np.where(small, 1.0, w)
-    s_term = np.where(small, dt, np.sin(wdt) / w_safe)
-    c_term = np.where(small, 0.5 * w * dt * dt, (1.0 - np.cos(wdt)) / w_safe)
-    dxb = vx * s_term - vy * c_term
-    dyb = vx * c_term + vy * s_term
+    wdt, dxb, dyb = _arc_steps(vx, vy, w, dt, np)
     for o, n in segments:
         np.cumsum(wdt[:, o: o + n], axis=-1, out=out[2, :, o + 1: o + n + 1])
     out[2] += 0.0  # the start heading 0 added as rollout adds it (-0.0 becomes 0.0)
