@@ -166,7 +166,8 @@ class PlannerSession:
     def _reset_planning(self) -> None:
         self._rejections = 0
         self._escape_until: float | None = None
-        self._stuck_at: np.ndarray | None = None  # where the last escape started: the fallback drives clear of it
+        # After a stall the network drives again only once the distance to go is below this (m).
+        self._handback_below: float | None = None
         self._fallback_active = False
         self._network_ok_since: float | None = None
         self._no_plan_since: float | None = None
@@ -529,8 +530,9 @@ class PlannerSession:
                 self._rejections += 1
                 self._network_ok_since = None
                 d.detail = check.reason
+            to_go = self._goal.to_go(robot.pose) if self._goal is not None else 0.0
             moving = self._progress.check(robot.pose[:2], now)
-            closer = self._approach.check(self._goal.to_go(robot.pose), now) if self._goal is not None else True
+            closer = self._approach.check(to_go, now)
             progressing = moving and closer
             if not progressing:
                 self._stalled(now, fallback, moving)
@@ -539,11 +541,14 @@ class PlannerSession:
                     if not progressing:
                         if self._fallback_active:  # the fallback is stuck too: get clear of the obstacle
                             self._escape_until = now + ESCAPE_TIME
-                            self._stuck_at = robot.pose[:2].copy()
                         self._restart_progress()  # a fresh allowance for the fallback (or for it after the escape)
+                        # the network led here: the fallback drives until it has made the progress it did not
+                        self._handback_below = to_go - c.required_movement_radius
+                    if not self._fallback_active:
+                        self._network_ok_since = None  # the hold time counts from the takeover
                     self._fallback_active = True
                 elif self._fallback_active and check.ok and now - self._network_ok_since >= c.fallback_hold_time \
-                        and self._clear_of_stuck(robot.pose):
+                        and self._made_progress(to_go):
                     self._fallback_active = False
             if check.ok and not self._fallback_active:
                 self._no_plan_since = self._escape_until = None
@@ -579,13 +584,11 @@ class PlannerSession:
                                 f"{c.movement_time_allowance:g} s" + (" (the fallback planner takes over)" if fallback
                                                                     else ""))
 
-    def _clear_of_stuck(self, pose: np.ndarray) -> bool:
-        """After an escape the network drives again only once the robot is ``required_movement_radius`` past
-        where the fallback got stuck (the network led it there)."""
-        if self._stuck_at is None:
-            return True
-        if np.hypot(*(pose[:2] - self._stuck_at)) > self.config.required_movement_radius:
-            self._stuck_at = None
+    def _made_progress(self, to_go: float) -> bool:
+        """After a stall, whether the fallback has since got ``required_movement_radius`` closer to the goal
+        (along the path) than where the stall was noticed; always true without a stall."""
+        if self._handback_below is None or to_go < self._handback_below:
+            self._handback_below = None
             return True
         return False
 

@@ -327,6 +327,13 @@ def test_circling_without_getting_closer_is_no_progress_and_the_fallback_takes_o
         t = round(t + 0.1, 6)
     assert d.planner == "ga" and 2.0 < t <= 2.6, t
     assert "no progress: got closer to the goal by less than 0.3 m in 2 s" in s.last_stall[1]
+    for k in range(1, 16):  # the network's plans are accepted, but it led nowhere: the GA drives until closer
+        s.set_costmap(grid(), t + 0.1 * k)
+        s.set_odometry(pose, np.zeros(3), t + 0.1 * k)
+        assert s.tick(t + 0.1 * k).planner == "ga"
+    s.set_costmap(grid(), t + 1.7)
+    s.set_odometry(pose + np.array([0.4, 0.0, 0.0]), np.zeros(3), t + 1.7)  # 0.4 m closer to the goal
+    assert s.tick(t + 1.7).planner == "onnx"
 
 
 def test_a_replanned_path_to_the_same_end_keeps_the_fallback_and_a_new_end_restarts():
@@ -376,7 +383,7 @@ class StillFallback(PlannerSession):
         return np.zeros((1, self.spec.steps * 3))
 
 
-def test_a_fallback_stuck_at_an_obstacle_escapes_away_from_it_and_keeps_driving_until_clear():
+def test_a_fallback_stuck_at_an_obstacle_escapes_and_drives_until_it_has_made_progress():
     cfg = PlannerConfig.from_params({"planner": "hybrid", "movement_time_allowance": 1.0,
                                      "required_movement_radius": 0.3, "fallback_after_rejections": 3,
                                      "fallback_hold_time": 0.2}, SPEC)
@@ -385,8 +392,10 @@ def test_a_fallback_stuck_at_an_obstacle_escapes_away_from_it_and_keeps_driving_
     s.set_goal(np.array([1.5, 0.0, 0.0]), 0.0, "odom")
     pose = np.zeros(3)
 
+    wall = [0.3]
+
     def tick(t):
-        s.set_costmap(grid(0.3), t)
+        s.set_costmap(grid(wall[0]), t)
         s.set_odometry(pose, np.zeros(3), t)
         return s.tick(t)
 
@@ -398,8 +407,11 @@ def test_a_fallback_stuck_at_an_obstacle_escapes_away_from_it_and_keeps_driving_
     pose = np.array([-0.2, 0.0, np.pi])  # turned and drove away: clear of the wall
     net.twist = (0.0, 0.0, 0.3)  # and the network's plans are accepted again...
     assert [tick(round(1.3 + 0.1 * k, 6)).planner for k in range(5)] == ["ga"] * 5  # ...but the fallback drives on
-    pose = np.array([-0.45, 0.0, np.pi])  # required_movement_radius past where it got stuck
-    assert tick(1.8).planner == "onnx"
+    pose = np.array([-0.45, 0.0, np.pi])  # farther from the wall, but no closer to the goal: still the fallback
+    assert tick(1.8).planner == "ga"
+    wall[0] = None  # the obstacle is gone (a person stepped aside) and the fallback drives on toward the goal
+    pose = np.array([0.35, 0.0, 0.0])  # required_movement_radius closer to the goal than where it stalled
+    assert tick(1.9).planner == "onnx"
 
 
 def test_without_fallback_a_rejected_network_fails_the_goal_after_the_recovery_timeout():
