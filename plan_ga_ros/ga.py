@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import kinematics, parameters, safety
+from . import kinematics, navfield, parameters, safety
 from .contract import Limits, ModelSpec
 from .tensors import wrap_angle
 
@@ -38,6 +38,9 @@ class GAConfig:
     w_after_goal: float = 1.0
     w_margin: float = 3.0  # a plan that grazes the required clearance costs this much more (s of arrival)
     goal_radius: float = 0.1  # the GA aims inside the checker's tolerance
+    # Time to go measured through the window's free cells (navfield.py) instead of in a straight line,
+    # which has a local minimum at every wall between the robot and the goal.
+    navigation: bool = True
 
 
 def reached_tol(config: GAConfig, xy_tolerance: float) -> float:
@@ -124,10 +127,20 @@ class GAPlanner:
         d_end = np.hypot(goal[0] - end[:, 0], goal[1] - end[:, 1])
         travel = np.arctan2(goal[1] - end[:, 1], goal[0] - end[:, 0])
         far = d_end > reached_tol(c, xy_tolerance)
+        to_go = d_end
+        if c.navigation:  # around the obstacles where they make a detour; walled off: a window's side more
+            res = self.spec.resolution
+            nav_d, nav_h = navfield.field(window, goal[:2], res).at(end[:, :2])
+            # The grid distance is cell-quantised and up to 8% long in the open: the straight line is used
+            # unless the way through free cells is clearly longer.
+            detour = np.isfinite(nav_d) & (nav_d - d_end > np.maximum(2.0 * res, 0.1 * d_end))
+            side = self.spec.window_cells * res
+            to_go = np.where(np.isfinite(nav_d), np.where(detour, nav_d, d_end), d_end + side)
+            travel = np.where(detour & np.isfinite(nav_h), nav_h, travel)
         turn = np.where(far, np.abs(wrap_angle(travel - end[:, 2])), 0.0)
         if goal_is_final:  # then turn from the travel direction (or where it stands) to the goal heading
             turn = turn + np.abs(wrap_angle(goal[2] - np.where(far, travel, end[:, 2])))
-        ttg = d_end / max(self.limits.max_v_x, 1e-3) + turn / max(self.limits.max_omega, 1e-3)
+        ttg = to_go / max(self.limits.max_v_x, 1e-3) + turn / max(self.limits.max_omega, 1e-3)
         arrival = (first + 1) * dt + ttg
         progress = c.w_time * arrival
         after = np.arange(steps)[None, :] > first[:, None]
