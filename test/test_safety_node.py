@@ -243,7 +243,7 @@ def test_9_conflicting_ordinary_sets_are_refused_not_fatal(harness_factory, mode
 
 # 11 ------------------------------------------------------------------------------------------------------
 def test_11_hot_swap_loads_off_the_executor_and_planning_threads(harness_factory, models, tmp_path):
-    slow = om.loop_model(str(tmp_path / "slow_to_load.onnx"), (0.2, 0.0, 0.3), 60000, 0)  # ~0.3 s a probe run
+    slow = om.loop_model(str(tmp_path / "slow_to_load.onnx"), (0.2, 0.0, 0.3), 200000, 0)  # ~1 s a probe run
     h = driving(harness_factory, models.go_to_goal, **ONNX)
     h.state.velocity = np.array([0.3, 0.0, 0.0])  # moving: the new model is fast once it runs
     t0 = time.monotonic()
