@@ -15,6 +15,8 @@ the model card.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -189,6 +191,20 @@ def _resume(partial: Path, stamp: str, configs: str, keep: bool = False) -> dict
     return kept
 
 
+@contextlib.contextmanager
+def _only_writer(json_out: Path):
+    """Hold ``<json>.lock`` while a suite writes its results: a second suite on the same outputs is refused
+    (it would set the first one's resume file aside while the first keeps appending to it)."""
+    lock = json_out.with_name(json_out.name + ".lock")
+    with lock.open("w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError(f"another robustness suite is writing {json_out}; wait for it or choose another "
+                              "--json") from None
+        yield
+
+
 def run_suite(cfg: Config, suite: SuiteConfig, model_path: str, json_out: Path, workers: int = 1,
               run: bool = True) -> dict:
     """Run (or resume) the suite; returns the report (also written to ``json_out``). With ``run`` False,
@@ -205,17 +221,18 @@ def run_suite(cfg: Config, suite: SuiteConfig, model_path: str, json_out: Path, 
     stamp, configs = fingerprint(cfg, suite, model_path), fingerprint(cfg, suite, "")
     json_out.parent.mkdir(parents=True, exist_ok=True)
     partial = json_out.with_name(json_out.name + ".jobs.jsonl")
-    done = _resume(partial, stamp, configs, keep=not run)
-    todo = [j for j in jobs if j.key not in done] if run else []
-    t0 = time.time()
-    if not partial.exists():
-        partial.write_text(json.dumps({"fingerprint": stamp, "configs": configs}) + "\n")
-    with partial.open("a") as f:
-        for rec in imap_progress(run_job, todo, workers, "robustness", done=len(jobs) - len(todo),
-                                 backend=cfg.compute, files=[model_path] if model_path else []):
-            done[rec["key"]] = rec
-            f.write(json.dumps(rec) + "\n")
-            f.flush()
+    with _only_writer(json_out):
+        done = _resume(partial, stamp, configs, keep=not run)
+        todo = [j for j in jobs if j.key not in done] if run else []
+        t0 = time.time()
+        if not partial.exists():
+            partial.write_text(json.dumps({"fingerprint": stamp, "configs": configs}) + "\n")
+        with partial.open("a") as f:
+            for rec in imap_progress(run_job, todo, workers, "robustness", done=len(jobs) - len(todo),
+                                     backend=cfg.compute, files=[model_path] if model_path else []):
+                done[rec["key"]] = rec
+                f.write(json.dumps(rec) + "\n")
+                f.flush()
     results = [done[j.key] for j in jobs if j.key in done]
     report = build_report(results, cfg, suite, model_path, time.time() - t0, planned=len(jobs))
     json_out.write_text(json.dumps(report, indent=1))

@@ -120,6 +120,16 @@ def test_a_new_model_reruns_only_the_episodes_that_depend_on_it(model, tmp_path)
     assert "kept" not in out.stdout and "0/3" in out.stderr
 
 
+def test_a_second_suite_on_the_same_outputs_is_refused(model, tmp_path):
+    import fcntl
+
+    with (tmp_path / "r.json.lock").open("w") as held:  # a suite at work on these outputs
+        fcntl.flock(held, fcntl.LOCK_EX)
+        res = suite_cli(model, tmp_path, ok=False)
+    assert res.returncode == 2 and "another robustness suite is writing" in res.stderr
+    assert not (tmp_path / "r.json.jobs.jsonl").exists()
+
+
 def test_suite_refuses_training_seeds_and_unknown_names(model, tmp_path):
     res = suite_cli(model, tmp_path, "--suite-seed", "100", ok=False)
     assert res.returncode == 2 and "overlap the dataset seeds" in res.stderr
