@@ -95,6 +95,11 @@ class ApproachChecker:
     def reset(self) -> None:
         self._anchor = None
 
+    def shift(self, delta: float) -> None:
+        """The distance to go changed by ``delta`` without the robot moving (a replanned path)."""
+        if self._anchor is not None:
+            self._anchor += float(delta)
+
     def check(self, to_go: float, now: float) -> bool:
         """True while the robot gets closer (or the allowance has not run out)."""
         if self._anchor is None or to_go < self._anchor - self.radius or now < self._since or to_go <= self.radius:

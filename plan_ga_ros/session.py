@@ -43,6 +43,7 @@ ESCAPE_TIME = 4.0  # s: the longest one escape lasts before the planners try aga
 ESCAPE_SPEED = 0.15  # m/s: driving (or backing) clear of an obstacle
 ESCAPE_HEADING = 0.35  # rad: turn in place until the way out is within this of straight ahead
 ESCAPE_REACH = 0.5  # m beyond the required clearance: obstacles this close push the escape's direction
+MAX_FALLBACK_STALLS = 3  # the fallback stalls this often in a row (no progress in between): the goal fails
 
 
 class StopReason(enum.Enum):
@@ -168,6 +169,7 @@ class PlannerSession:
         self._escape_until: float | None = None
         # After a stall the network drives again only once the distance to go is below this (m).
         self._handback_below: float | None = None
+        self._fallback_stalls = 0  # stalls of the fallback since it last made progress
         self._fallback_active = False
         self._network_ok_since: float | None = None
         self._no_plan_since: float | None = None
@@ -177,10 +179,12 @@ class PlannerSession:
 
     def set_config(self, config: PlannerConfig) -> None:
         """Swap in a validated configuration (inputs and the goal are kept)."""
-        self.config = config
+        old, self.config = self.config, config
         self._progress = path.ProgressChecker(config.required_movement_radius, config.movement_time_allowance)
         self._approach = path.ApproachChecker(config.required_movement_radius, config.movement_time_allowance)
         self._ga = None  # rebuilt with the new limits on first use
+        if (old.planner, old.fallback_planner) != (config.planner, config.fallback_planner):
+            self._reset_planning()  # no fallback, escape or hand-back of another mode carries over
 
     def set_model(self, network: Policy | None, spec: ModelSpec) -> None:
         """Swap the network (and the geometry it plans with)."""
@@ -307,14 +311,22 @@ class PlannerSession:
         """A new goal restarts planning (fallback, progress, recovery). A path to the same end as the path
         being followed is the global planner replanning (Nav2's planner_server, about once a second): it
         replaces the poses and keeps the rest, as Nav2's controller server keeps its progress checker."""
-        old = self._goal
+        old, c = self._goal, self.config
         replanned = (old is not None and old.is_path and goal.is_path and self._goal_outcome is None
-                     and old.frame == goal.frame and bool(np.allclose(old.poses[-1], goal.poses[-1], atol=1e-3)))
+                     and old.frame == goal.frame
+                     and float(np.hypot(*(old.poses[-1, :2] - goal.poses[-1, :2]))) <= c.xy_goal_tolerance
+                     and abs(float(tensors.wrap_angle(old.poses[-1, 2] - goal.poses[-1, 2]))) <= c.yaw_goal_tolerance)
         self._goal, self._goal_outcome = goal, None
         self._errors.pop("goal", None)
         self._errors.pop("path", None)
         if replanned:
-            goal.xy_latched = old.xy_latched  # the distance to go is measured along the new path from now on
+            goal.xy_latched = old.xy_latched
+            if self._odom is not None:  # distances to go are now measured along the new path: shift the marks
+                pose = self._odom[0]
+                delta = goal.to_go(pose) - old.to_go(pose)
+                self._approach.shift(delta)
+                if self._handback_below is not None:
+                    self._handback_below += delta
         else:
             self._reset_planning()
 
@@ -534,13 +546,21 @@ class PlannerSession:
             moving = self._progress.check(robot.pose[:2], now)
             closer = self._approach.check(to_go, now)
             progressing = moving and closer
+            progress_made = self._made_progress(to_go)
             if not progressing:
                 self._stalled(now, fallback, moving)
             if fallback:
                 if self._rejections >= c.fallback_after_rejections or not progressing:
                     if not progressing:
-                        if self._fallback_active:  # the fallback is stuck too: get clear of the obstacle
-                            self._escape_until = now + ESCAPE_TIME
+                        if self._fallback_active:  # the fallback is stuck too
+                            self._fallback_stalls += 1
+                            if self._fallback_stalls > MAX_FALLBACK_STALLS:
+                                self._goal_outcome = StopReason.GOAL_FAILED
+                                d.reason = StopReason.GOAL_FAILED
+                                d.detail = f"no progress: the fallback stalled {self._fallback_stalls} times in a row"
+                                return None
+                            if not moving and self._escape_until is None:  # it holds still: get clear first
+                                self._escape_until = now + ESCAPE_TIME
                         self._restart_progress()  # a fresh allowance for the fallback (or for it after the escape)
                         # the network led here: the fallback drives until it has made the progress it did not
                         self._handback_below = to_go - c.required_movement_radius
@@ -548,7 +568,7 @@ class PlannerSession:
                         self._network_ok_since = None  # the hold time counts from the takeover
                     self._fallback_active = True
                 elif self._fallback_active and check.ok and now - self._network_ok_since >= c.fallback_hold_time \
-                        and self._made_progress(to_go):
+                        and progress_made:
                     self._fallback_active = False
             if check.ok and not self._fallback_active:
                 self._no_plan_since = self._escape_until = None
@@ -586,9 +606,12 @@ class PlannerSession:
 
     def _made_progress(self, to_go: float) -> bool:
         """After a stall, whether the fallback has since got ``required_movement_radius`` closer to the goal
-        (along the path) than where the stall was noticed; always true without a stall."""
-        if self._handback_below is None or to_go < self._handback_below:
+        (along the path) than where the stall was noticed, or is that close to it; always true without a
+        stall. Progress clears the fallback's stall count."""
+        near = to_go <= self.config.required_movement_radius
+        if self._handback_below is None or to_go < self._handback_below or near:
             self._handback_below = None
+            self._fallback_stalls = 0
             return True
         return False
 
@@ -620,6 +643,7 @@ class PlannerSession:
             controls, check = make_safe(raw, window, self.last_command, d.feed[STATE_INPUT][0, 3:6], self.spec, c)
             if check.ok:
                 self.recovery_ticks += 1
+                self._no_plan_since = None
                 return controls, check.relative_poses, "recovery"
         self._escape_until = None
         return None

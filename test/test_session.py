@@ -414,6 +414,66 @@ def test_a_fallback_stuck_at_an_obstacle_escapes_and_drives_until_it_has_made_pr
     assert tick(1.9).planner == "onnx"
 
 
+def test_a_fallback_that_keeps_stalling_fails_the_goal_instead_of_escaping_forever():
+    cfg = PlannerConfig.from_params({"planner": "hybrid", "movement_time_allowance": 1.0,
+                                     "required_movement_radius": 0.3, "fallback_after_rejections": 3}, SPEC)
+    s = StillFallback(cfg, SPEC, constant((0.5, 0.0, 0.0)), SMALL_GA)
+    s.set_goal(np.array([1.5, 0.0, 0.0]), 0.0, "odom")
+    outcomes = []
+    for k in range(300):  # the base never moves: every escape and every fallback plan leads nowhere
+        t = round(0.1 * k, 6)
+        s.set_costmap(grid(0.3), t)
+        s.set_odometry(np.zeros(3), np.zeros(3), t)
+        d = s.tick(t)
+        outcomes.append(d.planner or d.reason.name)
+        if d.reason is StopReason.GOAL_FAILED:
+            break
+    assert d.reason is StopReason.GOAL_FAILED and "the fallback stalled 4 times in a row" in d.detail, outcomes[-5:]
+    assert "recovery" in outcomes and t < 10.0 and not s.has_goal
+
+
+def test_near_the_goal_the_fallback_hands_back_without_getting_closer_still():
+    net = Switchable((0.01, 0.0, 0.0))  # creeps: accepted, but no progress
+    s = session(net, planner="hybrid", goal=(0.4, 0.0, 0.0), required_movement_radius=0.5,
+                movement_time_allowance=1.0, fallback_hold_time=0.2)
+    planners = []
+    for k in range(30):
+        t = round(0.1 * k, 6)
+        s.set_costmap(grid(), t)
+        s.set_odometry(np.zeros(3), np.zeros(3), t)
+        planners.append(s.tick(t).planner)
+    assert "ga" in planners and planners[-1] == "onnx"  # the stall handed over, and the network drives again
+
+
+def test_a_longer_replanned_path_is_no_stall():
+    s = session(constant((0.5, 0.0, 0.0)), goal=None, planner="hybrid", required_movement_radius=0.3,
+                movement_time_allowance=1.0)
+    straight = np.array([[x, 0.0, 0.0] for x in np.linspace(0.0, 2.0, 21)])
+    assert s.set_path(straight, 0.0, "odom") is None
+    s.tick(0.0)
+    detour = np.array([[0.0, -y, 0.0] for y in np.linspace(0, 1, 11)]
+                      + [[x, -1.0, 0.0] for x in np.linspace(0.1, 2, 20)]
+                      + [[2.0, -y, 0.0] for y in np.linspace(0.9, 0, 10)])  # 4 m to the same end
+    assert s.set_path(detour, 0.05, "odom") is None and s.using_fallback is False
+    for k in range(1, 15):  # following the new path at 0.5 m/s: always getting closer along it
+        t = round(0.1 * k, 6)
+        s.set_costmap(grid(), t)
+        s.set_odometry(np.array([0.0, -0.05 * k, -np.pi / 2]), np.zeros(3), t)
+        s.tick(t)
+    assert s.stalls == 0 and not s.using_fallback
+
+
+def test_switching_the_planner_clears_the_fallback():
+    s = session(Switchable((0.5, 0.0, 0.0)), wall_x=0.5, planner="hybrid", fallback_after_rejections=1)
+    assert s.tick(0.0).planner == "ga" and s.using_fallback
+    s.set_config(PlannerConfig.from_params({"planner": "onnx"}, SPEC))
+    assert not s.using_fallback
+    s.network = constant((0.0, 0.0, 0.3))  # plans the safety layer accepts
+    s.set_costmap(grid(0.5), 0.1)
+    s.set_odometry(np.zeros(3), np.zeros(3), 0.1)
+    assert s.tick(0.1).planner == "onnx"
+
+
 def test_without_fallback_a_rejected_network_fails_the_goal_after_the_recovery_timeout():
     s = session(constant((0.5, 0.0, 0.0)), wall_x=0.35, planner="onnx", recovery_timeout=0.5)
     assert s.tick(0.0).reason is StopReason.PLAN_REJECTED
