@@ -18,6 +18,9 @@ import numpy as np
 from .safety import INSCRIBED_COST
 
 _STEPS = [(dy, dx, math.hypot(dy, dx)) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]
+# Relaxation sweeps per window row and column: ways up to about this many times the window's side converge;
+# a longer maze reads as walled off (the time per window stays bounded).
+MAX_SWEEPS_PER_CELL = 2
 
 
 @dataclass(frozen=True)
@@ -60,14 +63,24 @@ def _field(data: bytes, shape: tuple[int, int], row: int, col: int) -> tuple[np.
     d = np.full((ny + 2, nx + 2), np.inf)  # a border of inf: no way leads out of the window
     inner = d[1:-1, 1:-1]
     inner[row, col] = 0.0
-    wall = np.where(free, 0.0, np.inf)  # added to every candidate: a blocked cell never takes a value
-    for _ in range(ny * nx):
+    # Added to each step's candidate: a blocked cell never takes a value, and a diagonal step needs both cells
+    # beside it free (no cutting a corner or slipping through a diagonal wall).
+    padded = np.zeros((ny + 2, nx + 2), bool)
+    padded[1:-1, 1:-1] = free
+    step_cost = []
+    for dy, dx, w in _STEPS:
+        ok = free.copy()
+        if dy and dx:
+            ok &= padded[1 + dy: ny + 1 + dy, 1: nx + 1] & padded[1: ny + 1, 1 + dx: nx + 1 + dx]
+        step_cost.append(np.where(ok, w, np.inf))
+    for _ in range(MAX_SWEEPS_PER_CELL * (ny + nx)):  # bounded: a way longer than this reads as none
         before = inner.copy()
-        for dy, dx, w in _STEPS:
-            np.minimum(inner, d[1 + dy: ny + 1 + dy, 1 + dx: nx + 1 + dx] + (wall + w), out=inner)
+        for (dy, dx, _w), cost in zip(_STEPS, step_cost):
+            np.minimum(inner, d[1 + dy: ny + 1 + dy, 1 + dx: nx + 1 + dx] + cost, out=inner)
         if np.array_equal(inner, before):
             break
-    candidates = np.stack([d[1 + dy: ny + 1 + dy, 1 + dx: nx + 1 + dx] + w for dy, dx, w in _STEPS])
+    candidates = np.stack([d[1 + dy: ny + 1 + dy, 1 + dx: nx + 1 + dx] + cost
+                           for (dy, dx, _w), cost in zip(_STEPS, step_cost)])
     best = candidates.argmin(0)
     angles = np.array([math.atan2(dy, dx) for dy, dx, _ in _STEPS])
     heading = np.where(np.isfinite(candidates.min(0)) & np.isfinite(inner), angles[best], np.nan)

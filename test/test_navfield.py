@@ -50,3 +50,18 @@ def test_the_ga_heads_for_the_door_where_the_straight_line_meets_the_wall():
     # with navigation the plan ends nearer the door's centre line than the wall above it
     assert abs(plans[True][-1, 1]) < 0.35 and plans[True][-1, 0] > 0.2
     assert plans[True][-1, 1] < plans[False][-1, 1]
+
+
+def test_no_way_through_a_diagonal_wall_and_a_maze_beyond_the_sweep_bound_reads_as_walled_off():
+    w = np.zeros((50, 50), np.float32)
+    w[np.arange(50), np.arange(50)] = 1.0  # one cell thick, corner to corner: no 8-connected way across
+    assert np.isinf(navfield.field(w, np.array([1.5, -1.5]), 0.1).at(np.array([[-1.5, 1.5]]))[0][0])
+    w[10, 10] = 0.0  # one gap in it: the way leads through it
+    d = navfield.field(w, np.array([1.5, -1.5]), 0.1).at(np.array([[-1.5, 1.5]]))[0][0]
+    assert np.isfinite(d) and d > np.hypot(3.0, 3.0)
+    maze = np.zeros((50, 50), np.float32)
+    for r in range(2, 50, 4):  # a serpentine far longer than 2 × (rows + columns) cells
+        maze[r, 0:46] = 1.0 if (r // 4) % 2 == 0 else 0.0
+        if (r // 4) % 2:
+            maze[r, 4:50] = 1.0
+    assert np.isinf(navfield.field(maze, np.array([2.4, 2.4]), 0.1).at(np.array([[-2.4, -2.4]]))[0][0])
