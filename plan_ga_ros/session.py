@@ -152,8 +152,7 @@ class PlannerSession:
         self._goal: _Goal | None = None
         self._goal_outcome: StopReason | None = None
         self._errors: dict[str, str] = {}
-        self._progress = path.ProgressChecker(config.required_movement_radius, config.movement_time_allowance)
-        self._approach = path.ApproachChecker(config.required_movement_radius, config.movement_time_allowance)
+        self._make_checkers()
         self.last_command = np.zeros(3)
         self.reset_counters()
         self._reset_planning()
@@ -163,6 +162,12 @@ class PlannerSession:
         self.ticks = self.rejected = self.fallback_ticks = self.recovery_ticks = self.stalls = 0
         # The last time the progress checker found no progress, and what it said (diagnostics WARN).
         self.last_stall: tuple[float, str] | None = None
+
+    def _make_checkers(self) -> None:
+        """Nav2's progress checker and the approach check, from the config's radius and allowance."""
+        c = self.config
+        self._progress = path.ProgressChecker(c.required_movement_radius, c.movement_time_allowance)
+        self._approach = path.ApproachChecker(c.required_movement_radius, c.movement_time_allowance)
 
     def _reset_planning(self) -> None:
         self._rejections = 0
@@ -180,8 +185,7 @@ class PlannerSession:
     def set_config(self, config: PlannerConfig) -> None:
         """Swap in a validated configuration (inputs and the goal are kept)."""
         old, self.config = self.config, config
-        self._progress = path.ProgressChecker(config.required_movement_radius, config.movement_time_allowance)
-        self._approach = path.ApproachChecker(config.required_movement_radius, config.movement_time_allowance)
+        self._make_checkers()
         self._ga = None  # rebuilt with the new limits on first use
         if (old.planner, old.fallback_planner) != (config.planner, config.fallback_planner):
             self._reset_planning()  # no fallback, escape or hand-back of another mode carries over
@@ -303,8 +307,7 @@ class PlannerSession:
             return str(exc)
         if poses.shape != self._goal.poses.shape:
             return f"expected {len(self._goal.poses)} poses, got {len(poses)}"
-        self._goal.poses = poses.copy()
-        self._goal.tail = None
+        self._goal.poses = poses.copy()  # a rigid re-expression: the arc lengths (tail) stay
         return None
 
     def _set_goal(self, goal: _Goal) -> None:
@@ -555,10 +558,8 @@ class PlannerSession:
                         if self._fallback_active:  # the fallback is stuck too
                             self._fallback_stalls += 1
                             if self._fallback_stalls > MAX_FALLBACK_STALLS:
-                                self._goal_outcome = StopReason.GOAL_FAILED
-                                d.reason = StopReason.GOAL_FAILED
-                                d.detail = f"no progress: the fallback stalled {self._fallback_stalls} times in a row"
-                                return None
+                                return self._fail_goal(
+                                    d, f"no progress: the fallback stalled {self._fallback_stalls} times in a row")
                             if not moving and self._escape_until is None:  # it holds still: get clear first
                                 self._escape_until = now + ESCAPE_TIME
                         self._restart_progress()  # a fresh allowance for the fallback (or for it after the escape)
@@ -638,15 +639,29 @@ class PlannerSession:
         else:
             w = float(np.clip(1.5 * bearing, -c.limits.max_omega, c.limits.max_omega))
             candidates += [(min(ESCAPE_SPEED, c.limits.max_v_x), 0.0, w), (0.0, 0.0, turn)]
-        for twist in candidates:
+        chosen = self._recovery(d, window, candidates)
+        if chosen is None:
+            self._escape_until = None
+        else:
+            self._no_plan_since = None
+        return chosen
+
+    def _recovery(self, d: Decision, window: np.ndarray, twists: list[tuple[float, float, float]]
+                  ) -> tuple[np.ndarray, np.ndarray, str] | None:
+        """The first of the constant ``twists`` the safety layer accepts, as a recovery plan; None if none is."""
+        for twist in twists:
             raw = np.tile(np.asarray(twist), self.spec.steps)
-            controls, check = make_safe(raw, window, self.last_command, d.feed[STATE_INPUT][0, 3:6], self.spec, c)
+            controls, check = make_safe(raw, window, self.last_command, d.feed[STATE_INPUT][0, 3:6], self.spec,
+                                        self.config)
             if check.ok:
                 self.recovery_ticks += 1
-                self._no_plan_since = None
                 return controls, check.relative_poses, "recovery"
-        self._escape_until = None
         return None
+
+    def _fail_goal(self, d: Decision, detail: str) -> None:
+        """Give the goal up (Nav2's controller server aborts): latched until a new goal."""
+        self._goal_outcome = StopReason.GOAL_FAILED
+        d.reason, d.detail = StopReason.GOAL_FAILED, detail
 
     def _nothing_valid(self, d: Decision, now: float, why: str, recover: bool
                        ) -> tuple[np.ndarray, np.ndarray, str] | None:
@@ -655,9 +670,7 @@ class PlannerSession:
         c = self.config
         self._no_plan_since = now if self._no_plan_since is None else self._no_plan_since
         if now - self._no_plan_since > c.recovery_timeout:
-            self._goal_outcome = StopReason.GOAL_FAILED
-            d.reason, d.detail = StopReason.GOAL_FAILED, f"no valid plan for {c.recovery_timeout:.1f} s ({why})"
-            return None
+            return self._fail_goal(d, f"no valid plan for {c.recovery_timeout:.1f} s ({why})")
         d.reason, d.detail = StopReason.PLAN_REJECTED, why
         if not recover:
             return None
@@ -666,13 +679,8 @@ class PlannerSession:
         w = 0.5 * c.limits.max_omega * (1.0 if bearing >= 0 else -1.0)
         candidates = [(0.0, 0.0, w), (0.0, 0.0, -w)]
         if c.limits.min_v_x < 0:
-            candidates.append((max(c.limits.min_v_x, -0.15), 0.0, 0.0))
-        for twist in candidates:
-            raw = np.tile(np.asarray(twist), self.spec.steps)
-            controls, check = make_safe(raw, window, self.last_command, d.feed[STATE_INPUT][0, 3:6],
-                                        self.spec, c)
-            if check.ok:
-                self.recovery_ticks += 1
-                d.reason, d.detail = StopReason.NONE, ""
-                return controls, check.relative_poses, "recovery"
-        return None
+            candidates.append((max(c.limits.min_v_x, -ESCAPE_SPEED), 0.0, 0.0))
+        chosen = self._recovery(d, window, candidates)
+        if chosen is not None:
+            d.reason, d.detail = StopReason.NONE, ""
+        return chosen
