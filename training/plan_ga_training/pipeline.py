@@ -171,9 +171,9 @@ def run_pipeline(cfg: Config, config_path: str | None, install: bool) -> int:
     # Each round trains on exactly this config's shards so far, never on leftovers of another run;
     # the manifest (and the data hash in the model's metadata) describes those shards.
     files = [shard_name("ga", s) for s in seeds]
-    write_manifest(cfg, data, files)
+    manifest = write_manifest(cfg, data, files)
     ckpt, onnx_path = run / "planner.pt", run / "planner.onnx"
-    train_round(cfg, data, run, 0, files)
+    train_round(cfg, data, run, 0, files, manifest["content_hash"])
     for rnd in range(1, cfg.dagger.rounds + 1):
         driver = round_driver(ckpt, data, run, rnd - 1)
         base = cfg.dagger.seed_base + rnd * 10_000
@@ -183,8 +183,8 @@ def run_pipeline(cfg: Config, config_path: str | None, install: bool) -> int:
                              families=families))
         clock.mark()
         files += [shard_name(f"dagger{rnd}", s) for s in dagger_seeds]
-        write_manifest(cfg, data, files)
-        train_round(cfg, data, run, rnd, files, init=ckpt)
+        manifest = write_manifest(cfg, data, files)
+        train_round(cfg, data, run, rnd, files, manifest["content_hash"], init=ckpt)
         clock.mark()
     export(ckpt, onnx_path, data, "dynamo", 18)
     if not verify(ckpt, onnx_path, data):
@@ -219,16 +219,16 @@ class Sittings:
         return sum(s["seconds"] for s in now)
 
 
-def train_round(cfg: Config, data: Path, run: Path, rnd: int, files: list[str], init: Path | None = None) -> None:
+def train_round(cfg: Config, data: Path, run: Path, rnd: int, files: list[str], content_hash: str,
+                init: Path | None = None) -> None:
     """Training round ``rnd`` on ``files`` into ``run/planner.pt``, kept as ``run/rounds/round<r>.pt``; a
     rerun of the pipeline takes that checkpoint back instead of training again when it was trained on
-    exactly these shards, byte for byte (the manifest, written for ``files`` just before, hashes them), so
-    an interrupted pipeline resumes at the round it stopped in."""
+    exactly these shards, byte for byte (``content_hash``: their manifest's), so an interrupted pipeline
+    resumes at the round it stopped in."""
     rounds = run / "rounds"
     rounds.mkdir(exist_ok=True)
     kept, record = rounds / f"round{rnd}.pt", rounds / f"round{rnd}.json"
-    manifest = json.loads((data / "manifest.json").read_text())
-    trained_on = {"files": files, "content_hash": manifest["content_hash"]}
+    trained_on = {"files": files, "content_hash": content_hash}
     if kept.exists() and record.exists() and \
             {k: json.loads(record.read_text()).get(k) for k in trained_on} == trained_on:
         shutil.copy(kept, run / "planner.pt")
