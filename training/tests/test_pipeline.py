@@ -90,9 +90,11 @@ def test_a_rerun_pipeline_resumes_rounds_instead_of_training_again(run_dir, tmp_
                       "round1_history.json"]
     args = ("pipeline", "--config", TINY, "--set", f"run_dir={run_}", "--set", f"dataset.out_dir={run_ / 'data'}",
             "--set", "evaluate.episodes=1")
-    # An earlier test remade the round-1 shards with the final model: they are made again with round 0's
-    # driver, byte for byte the shards round 1 was trained on (episodes are deterministic), so round 1 is
-    # taken back too. A shard whose bytes changed makes its round train again.
+    # The round-1 shards remade with the final model (whatever other tests did): the rerun makes them again
+    # with round 0's driver, byte for byte the shards round 1 was trained on (episodes are deterministic), so
+    # round 1 is taken back too. A shard whose bytes changed makes its round train again.
+    run("dataset", "--config", TINY, "--set", f"run_dir={run_}", "--set", f"dataset.out_dir={run_ / 'data'}",
+        "--round", "1", "--dagger-model", str(run_ / "planner.onnx"))
     out = run(*args)
     assert "training round 0: done before on these 4 shards" in out.stdout
     assert "2 dagger1 shards were driven by another model" in out.stdout
