@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 REST_SPEED = 0.05  # m/s and rad/s: "at rest" for a success (the simulator node's rule too)
 OUTCOMES = ("success", "collision", "failed", "timeout")
 SAMPLE_KEYS = ("costmap", "state", "goal", "meta")  # the model's inputs, in INPUT_NAMES order
+REPEAT_LABEL_EVERY = 10  # a labeller sees a repeated state (robot standing still) once in this many ticks
 FRAME = "odom"
 
 
@@ -161,6 +162,19 @@ def ga_labeller(spec: ModelSpec, config: PlannerConfig, ga: GAConfig = GAConfig(
 
 
 # ---------------------------------------------------------------- the episode
+def _repeats(samples: dict[str, list], feed: dict[str, np.ndarray]) -> bool:
+    """Whether ``feed`` is the last recorded state again (a robot standing still before the same plan):
+    the same cost window, the goal within 1 cm and the pose within 1 cm / 0.01 rad (the velocities carry
+    odometry noise, so they are not compared)."""
+    if not samples["label"]:
+        return False
+    last = {key: samples[key][-1] for key in SAMPLE_KEYS}
+    new = {key: feed[name][0] for key, name in zip(SAMPLE_KEYS, INPUT_NAMES)}
+    return (np.array_equal(last["costmap"], new["costmap"]) and np.array_equal(last["meta"], new["meta"])
+            and np.allclose(last["goal"], new["goal"], atol=0.01)
+            and np.allclose(last["state"][:3], new["state"][:3], atol=0.01))
+
+
 def _record(samples: dict[str, list], d: Decision, label: np.ndarray | None, steps: int) -> None:
     if d.feed is None or label is None:
         return
@@ -187,7 +201,9 @@ def run_episode(
     ``goal`` is a pose [3] or a global path [N, 3] (odom frame) that the session follows by its carrot.
     ``network`` is the session's network (onnx, hybrid; a naive controller too); ``ga`` configures its
     GA (ga, hybrid). With ``record``, each planning tick stores the model's inputs and a label:
-    ``labeller(feed)`` when given, else the raw plan of the planner that ran (GA or network).
+    ``labeller(feed)`` when given, else the raw plan of the planner that ran (GA or network). A labeller
+    is asked only every ``REPEAT_LABEL_EVERY``-th tick while the state repeats (a frozen robot would cost one
+    GA plan per tick for the same sample), so DAgger's GA time goes to states the network actually visits.
     """
     sim = RobotSim(np.asarray(start, np.float64).copy(), planner_cfg.limits, noise=cfg.velocity_noise,
                    rng=np.random.default_rng(seed))
@@ -209,7 +225,7 @@ def run_episode(
     poses = [sim.pose.copy()]
     command = np.zeros(3)
     min_clear = float(world.clearance(sim.pose[:2]))
-    t_sim, t, planning_ticks, reached, outcome = 0.0, 0.0, 0, False, ""
+    t_sim, t, planning_ticks, reached, outcome, repeats = 0.0, 0.0, 0, False, "", 0
     while not outcome:
         kind, t = min(((k, count[k] / r) for k, r in rates.items()), key=lambda kt: kt[1])
         if t > cfg.max_time:
@@ -247,7 +263,8 @@ def run_episode(
             if d.feed is not None:
                 planning_ticks += 1
                 plan_ms.append(d.timings_ms.get("inference", 0.0) + d.timings_ms.get("fallback", 0.0))
-                if record:
+                repeats = repeats + 1 if labeller and _repeats(samples, d.feed) else 0
+                if record and repeats % REPEAT_LABEL_EVERY == 0:
                     own = d.ga_raw if planner_cfg.planner == "ga" else d.network_raw
                     _record(samples, d, labeller(d.feed) if labeller else own, spec.steps)
             if d.reason is StopReason.GOAL_REACHED:

@@ -27,6 +27,7 @@ from plan_ga_training.config import (
     planner_config,
 )
 from plan_ga_training.episodes import (
+    REPEAT_LABEL_EVERY,
     SAMPLE_KEYS,
     EpisodeConfig,
     NaiveController,
@@ -257,6 +258,30 @@ def test_episode_ends_when_the_session_gives_the_goal_up():
     assert r.outcome == "failed" and r.failed and r.stops.get("GOAL_FAILED") == 1
     assert r.stops.get("PLAN_REJECTED", 0) > 0 and r.min_clearance > 0  # stopped short: never collided
     assert 1.0 < r.time < 5.0
+
+
+def test_a_labeller_sees_a_repeated_state_once_in_repeat_label_every_ticks():
+    """DAgger: a network stopped in front of a wall repeats its inputs every tick; the GA labels the first
+    and then every REPEAT_LABEL_EVERY-th repeat, and every state the robot moved through."""
+    cfg = Config()
+    spec = model_spec(cfg)
+    pcfg = dataclasses.replace(planner_config(cfg, spec, "onnx"), recovery_timeout=3.0)
+    occ = np.zeros((120, 120), bool)
+    occ[0, :] = occ[-1, :] = occ[:, 0] = occ[:, -1] = True
+    occ[:, 50:54] = True
+    reckless = PolicyController(lambda feed: np.tile([0.5, 0.0, 0.0], (1, spec.steps)))
+    calls = []
+    expert = ga_labeller(spec, pcfg, cfg.ga, seed=0)
+    r = run_episode(make_world(occ, 0.05, 3.0), np.array([1.5, 3.0, 0.0]), np.array([4.0, 3.0, 0.0]), spec, pcfg,
+                    reckless, cfg.episode, cfg.ga, lambda feed: calls.append(1) or expert(feed), record=True, seed=0)
+    assert r.failed and len(calls) == len(r.samples["label"])
+    standing = r.planning_ticks - len(r.samples["label"])  # ticks whose state repeated and went unlabelled
+    assert standing > 0.5 * r.planning_ticks  # most of the episode was spent standing still
+    # each run of repeats keeps one sample in REPEAT_LABEL_EVERY
+    assert len(r.samples["label"]) >= r.planning_ticks / REPEAT_LABEL_EVERY
+    pose = r.samples["state"][:, :3]
+    same = np.all(np.abs(np.diff(pose, axis=0)) < 0.01, axis=1)
+    assert same.any()  # a long stand is labelled again (every REPEAT_LABEL_EVERY ticks), not only once
 
 
 def test_ga_episode_records_the_driving_gas_raw_plans_and_the_labeller_matches_the_sessions_ga():
