@@ -28,14 +28,14 @@ from typing import Any
 import numpy as np
 
 from plan_ga_ros.sim.scenes import SCENES, make_scene
-from plan_ga_ros.sim.world import NEW_FAMILIES, Scenario, make_scenario
+from plan_ga_ros.sim.world import BASE_KINDS, NEW_FAMILIES, Scenario, make_scenario
 
 from .compute import imap_progress
 from .config import Config, ConfigError
 from .episodes import CONTROLLERS, driver, run_episode
 from .evaluate import at_rate, summarise
 
-GENERATOR = "generator"  # the training generator's own mix of kinds (WorldConfig.kinds)
+GENERATOR = "generator"  # the original generator's mix of kinds (BASE_KINDS), whatever a config trains on
 FAMILIES = (GENERATOR, *NEW_FAMILIES)
 SCENE_PREFIX = "scene:"
 REPO = Path(__file__).resolve().parents[2]
@@ -99,7 +99,7 @@ def check_seeds(cfg: Config, suite: SuiteConfig) -> None:
 # ---------------------------------------------------------------- one episode
 def scenario(job: SuiteJob) -> Scenario:
     """The job's world, start, goal (and path): the cell's inflation radius on the seed's world."""
-    world_cfg = replace(job.cfg.world, inflation_radius=job.inflation)
+    world_cfg = replace(job.cfg.world, inflation_radius=job.inflation, kinds=BASE_KINDS)
     if job.family.startswith(SCENE_PREFIX):
         return make_scene(job.family[len(SCENE_PREFIX):], world_cfg)
     return make_scenario(job.seed, world_cfg, None if job.family == GENERATOR else job.family)
@@ -145,6 +145,7 @@ def fingerprint(cfg: Config, suite: SuiteConfig, model_path: str) -> str:
     if model_path and Path(model_path).is_file():
         h.update(Path(model_path).read_bytes())
     sections = {k: asdict(cfg)[k] for k in ("world", "episode", "ga", "inflation_decay")}
+    sections["world"].pop("kinds")  # not used: a job names its family
     h.update(json.dumps([sections, suite.seed_base], sort_keys=True, default=str).encode())
     return h.hexdigest()
 

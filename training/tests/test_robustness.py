@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from plan_ga_ros.contract import ModelSpec
-from plan_ga_ros.sim.world import WorldConfig, make_scenario
+from plan_ga_ros.sim.world import BASE_KINDS, FAMILIES, WorldConfig, make_scenario
 from plan_ga_training.config import Config, ConfigError, ModelConfig
 from plan_ga_training.episodes import EpisodeConfig
 from plan_ga_training.randomize import Ranges, draw, randomized
@@ -22,7 +22,9 @@ from plan_ga_training.robustness import (
     check_seeds,
     criteria,
     fallback_criteria,
+    fingerprint,
     jobs_for,
+    scenario,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -150,6 +152,17 @@ def test_jobs_are_seed_major_and_every_cell_shares_its_seeds():
     assert len(jobs) == (2 * 2 * 2 * 3 + 2 * 2) * 2
     assert [j.seed for j in jobs[:16]] == [900_000] * 16  # every cell's first episode comes first
     assert len({j.key for j in jobs}) == len(jobs)
+
+
+def test_the_generator_family_is_the_original_generator_whatever_a_config_trains_on():
+    """A config that trains on every family (robust.yaml) must not turn the suite's "generator" cells into a
+    mix of the new families; nor does its kinds list change which GA episodes can be reused."""
+    every = Config(world=dataclasses.replace(Config().world, kinds=FAMILIES))
+    suite = SuiteConfig(families=(GENERATOR,), inflation_radii=(0.55,), rates=(20.0,), episodes_per_cell=30,
+                        controllers=("ga",), scenes=())
+    drawn = {scenario(j).family for j in jobs_for(every, suite, "")}
+    assert drawn <= set(BASE_KINDS) and len(drawn) >= 3
+    assert fingerprint(every, suite, "") == fingerprint(Config(), suite, "")
 
 
 def test_criteria_follow_issue_13():
