@@ -59,6 +59,7 @@ class ModelConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     epochs: int = 40
+    finetune_epochs: int = 0  # epochs of a round that starts from the last round's checkpoint; 0 = epochs
     batch_size: int = 256
     lr: float = 1e-3
     weight_decay: float = 1e-4
@@ -202,6 +203,8 @@ def _validate(cfg: Config) -> None:
         (not cfg.compute.scheduler or cfg.compute.backend == "dask", "compute.scheduler needs compute.backend: dask"),
         (0.0 < cfg.train.val_fraction < 0.5, "train.val_fraction must be in (0, 0.5)"),
         (cfg.train.lr > 0, "train.lr must be > 0"),
+        (cfg.train.epochs >= 1 and cfg.train.finetune_epochs >= 0,
+         "train.epochs must be >= 1 and train.finetune_epochs >= 0 (0: as many as train.epochs)"),
         (cfg.train.batch_size > 0, "train.batch_size must be > 0"),
         (cfg.ga.population > cfg.ga.elite, "ga.population must exceed ga.elite"),
         (cfg.train.clearance_weight >= 0, "train.clearance_weight must be >= 0"),

@@ -119,7 +119,8 @@ def train(train_data: dict[str, np.ndarray], val_data: dict[str, np.ndarray], co
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt = out_dir / "planner.pt"
     n = len(tr[-1])
-    bar = tqdm(range(cfg.epochs), desc="train", unit="epoch")
+    epochs = cfg.finetune_epochs if init is not None and init.exists() and cfg.finetune_epochs > 0 else cfg.epochs
+    bar = tqdm(range(epochs), desc="train", unit="epoch")
     for epoch in bar:
         model.train()
         perm = torch.randperm(n, generator=gen)

@@ -86,6 +86,8 @@ def test_a_rerun_pipeline_resumes_rounds_instead_of_training_again(run_dir, tmp_
     shutil.copytree(run_dir, tmp_path / "run")
     run_ = tmp_path / "run"
     rounds = sorted(p.name for p in (run_ / "rounds").iterdir())
+    # round 0 trains train.epochs from scratch; a DAgger round fine-tunes for train.finetune_epochs
+    assert [len(json.loads((run_ / "rounds" / f"round{r}_history.json").read_text())) for r in (0, 1)] == [2, 1]
     assert rounds == ["round0.json", "round0.onnx", "round0.pt", "round0_history.json", "round1.json", "round1.pt",
                       "round1_history.json"]
     args = ("pipeline", "--config", TINY, "--set", f"run_dir={run_}", "--set", f"dataset.out_dir={run_ / 'data'}",
