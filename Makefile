@@ -34,7 +34,7 @@ demo: install
 	$(BIN)/plan_ga_demo $(DEMO_ARGS)
 
 train: install
-	$(BIN)/plan-ga-train pipeline --config training/configs/default.yaml --install $(TRAIN_ARGS)
+	$(BIN)/plan-ga-train pipeline --config training/configs/robust.yaml --install $(TRAIN_ARGS)
 
 bench: install
 	$(BIN)/python bench/run_all.py

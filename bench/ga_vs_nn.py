@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 
 import numpy as np
 from common import MODEL, REPO, save, stats
@@ -21,7 +22,7 @@ from plan_ga_ros.session import PlannerSession
 from plan_ga_ros.sim.world import local_costmap, make_episode
 from plan_ga_training.config import load_config, planner_config
 
-CONFIG = REPO / "training" / "configs" / "default.yaml"
+CONFIG = REPO / "training" / "configs" / "robust.yaml"
 
 
 def main() -> None:
@@ -35,8 +36,9 @@ def main() -> None:
     expert = PlannerSession(cfg, spec, None, train_cfg.ga, seed=0)  # the GA exactly as the dataset calls it
     cases = []  # the model's inputs at the start of held-out episodes, as the session builds them
     base = train_cfg.evaluate.seed_base
+    held_out = replace(train_cfg.world, kinds=tuple(train_cfg.evaluate.kinds or train_cfg.world.kinds))
     for seed in range(base, base + args.plans):
-        world, start, goal = make_episode(seed, train_cfg.world)
+        world, start, goal = make_episode(seed, held_out)
         session = PlannerSession(cfg, spec, policy.run)
         session.set_costmap(local_costmap(world, start), 0.0)
         session.set_odometry(start, np.zeros(3), 0.0)
