@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -174,6 +175,7 @@ def run_pipeline(cfg: Config, config_path: str | None, install: bool) -> int:
     manifest = write_manifest(cfg, data, files)
     ckpt, onnx_path = run / "planner.pt", run / "planner.onnx"
     train_round(cfg, data, run, 0, files, manifest["content_hash"])
+    clock.mark()
     for rnd in range(1, cfg.dagger.rounds + 1):
         driver = round_driver(ckpt, data, run, rnd - 1)
         base = cfg.dagger.seed_base + rnd * 10_000
@@ -188,11 +190,12 @@ def run_pipeline(cfg: Config, config_path: str | None, install: bool) -> int:
         clock.mark()
     export(ckpt, onnx_path, data, "dynamo", 18)
     if not verify(ckpt, onnx_path, data):
+        clock.close()
         return 1
     evaluate(cfg, str(onnx_path), cfg.evaluate.episodes, cfg.evaluate.seed_base, str(run / "evaluation.json"),
              str(run / "evaluation.png"), cfg.evaluate.workers, EVALUATED)
     profile(str(onnx_path), str(ckpt), 500, str(run / "profile.json"))
-    elapsed = clock.mark()
+    elapsed = clock.close()
     (run / "pipeline.json").write_text(json.dumps({"minutes": elapsed / 60, "config": config_path,
                                                    "sittings": clock.count, "episodes_made": made,
                                                    "episodes_reused": len(files) - made}))
@@ -204,19 +207,35 @@ def run_pipeline(cfg: Config, config_path: str | None, install: bool) -> int:
 
 class Sittings:
     """The wall time of a pipeline that may take several sittings (it resumes): each run of the command
-    is a sitting, its time so far recorded at every ``mark`` (an interrupted sitting keeps its last one)."""
+    is a sitting, its time so far recorded at every ``mark`` and every ``every`` seconds in between (an
+    interrupted sitting keeps its time to within that)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, every: float = 30.0) -> None:
         self.path, self.start = path, time.time()
         self.past = json.loads(path.read_text()) if path.exists() else []
         self.count = len(self.past) + 1
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        threading.Thread(target=self._tick, args=(every,), daemon=True, name="sittings").start()
+
+    def _tick(self, every: float) -> None:
+        while not self._stop.wait(every):
+            self.mark()
 
     def mark(self) -> float:
         """Record this sitting's time; the total seconds of all sittings."""
-        now = [*self.past, {"started": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(self.start)),
-                            "seconds": round(time.time() - self.start, 1)}]
-        self.path.write_text(json.dumps(now, indent=1))
-        return sum(s["seconds"] for s in now)
+        with self._lock:
+            now = [*self.past, {"started": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(self.start)),
+                                "seconds": round(time.time() - self.start, 1)}]
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(now, indent=1))
+            tmp.replace(self.path)
+            return sum(s["seconds"] for s in now)
+
+    def close(self) -> float:
+        """Stop the periodic marks; the final total."""
+        self._stop.set()
+        return self.mark()
 
 
 def train_round(cfg: Config, data: Path, run: Path, rnd: int, files: list[str], content_hash: str,

@@ -345,3 +345,21 @@ def test_rate_table_from_evaluation_files(tmp_path):
     body = card.read_text()
     assert body.count("## Planning rate") == 1 and body.index("## Planning rate") < body.index("## Speed")
     assert body.endswith("## Speed\ny\n")
+
+
+def test_an_interrupted_sitting_keeps_its_time(tmp_path):
+    """The pipeline's clock records a sitting's time every few seconds, not only when a step ends: a
+    sitting killed in the middle of a long step still counts (it recorded 0 s before)."""
+    import time
+
+    from plan_ga_training.pipeline import Sittings
+
+    path = tmp_path / "sittings.json"
+    first = Sittings(path, every=0.05)
+    time.sleep(0.4)  # no mark(): the sitting is "killed" here
+    recorded = json.loads(path.read_text())
+    assert len(recorded) == 1 and recorded[0]["seconds"] >= 0.1
+    first.close()
+    second = Sittings(path, every=60.0)
+    assert second.count == 2 and second.close() >= recorded[0]["seconds"]
+    assert len(json.loads(path.read_text())) == 2
