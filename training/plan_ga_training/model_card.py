@@ -75,6 +75,21 @@ def write_model_card(path: Path, cfg: Config, manifest: dict, history: list[dict
     clearance = (f" + {t.clearance_weight:g} × the clearance term (window cost above {t.clearance_threshold:g} under "
                  f"the predicted plan over its first {t.clearance_lookahead_time:g} s, `losses.py`)"
                  if t.clearance_weight > 0 else "")
+    if cfg.dataset.randomize:
+        from .randomize import Ranges
+
+        r = Ranges()
+        settings = (f"per episode (`dataset.randomize`, `randomize.py`): inflation radius {r.inflation_radius[0]:g}–"
+                    f"{r.inflation_radius[1]:g} m, cost scaling factor {r.cost_scaling_factor[0]:g}–"
+                    f"{r.cost_scaling_factor[1]:g}, costmap resolution {r.costmap_resolution[0]:g}–"
+                    f"{r.costmap_resolution[1]:g} m and size {r.costmap_size[0]:g}–{r.costmap_size[1]:g} m, unknown "
+                    f"patches, odometry noise and latency, planning rate {r.planning_rate[0]:g}–{r.planning_rate[1]:g} "
+                    f"Hz (robot radius {cfg.world.robot_radius} m);")
+    else:
+        settings = (f"Nav2-like inflation (robot radius {cfg.world.robot_radius} m, inflation radius "
+                    f"{cfg.world.inflation_radius} m, cost_scaling_factor drawn from {cfg.world.decay_range});")
+    focus = (f"; from round 2 on, families drawn in proportion to the network's shortfall against the GA "
+             f"(floor {cfg.dagger.focus_floor:g})" if cfg.dagger.focus_floor > 0 else "")
     text = f"""# Model card: plan_ga_ros planner
 
 ## What it is
@@ -89,10 +104,10 @@ It ignores the pose entries (x, y, θ) of the state.
 ## Data
 - {len(ga_eps)} closed-loop GA episodes (seeds from {cfg.dataset.seed_base})
   and {len(dagger_eps)} DAgger episodes in {cfg.dagger.rounds} rounds (the network drives, the GA
-  labels every visited state); {manifest['samples']:,} samples in all; mirror augmentation in training.
+  labels every visited state, a state that repeats while the robot stands once in 10 ticks){focus};
+  {manifest['samples']:,} samples in all; mirror augmentation in training.
 - Worlds: {cfg.world.size_m} m square, {cfg.world.resolution} m cells, kinds {', '.join(cfg.world.kinds)};
-  Nav2-like inflation (robot radius {cfg.world.robot_radius} m, inflation radius
-  {cfg.world.inflation_radius} m, cost_scaling_factor drawn from {cfg.world.decay_range});
+  {settings}
   start–goal {cfg.world.goal_distance[0]}–{cfg.world.goal_distance[1]} m apart with a grid path at most
   {cfg.world.max_detour}× the straight line (goals a local planner can see its way to).
 - Content hash: `{manifest['content_hash']}`; git commit `{meta.get('git_commit', '')}`.
