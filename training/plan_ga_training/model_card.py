@@ -62,12 +62,14 @@ def replace_rate_section(card: Path, evaluations: list[dict]) -> None:
 
 def write_model_card(path: Path, cfg: Config, manifest: dict, history: list[dict], summary: dict, info: dict,
                      prof: dict, elapsed_s: float, config_path: str | None, reused: int = 0,
-                     rate_evaluations: list[dict] = ()) -> None:
+                     rate_evaluations: list[dict] = (), sittings: int = 1) -> None:
     shards = manifest["shards"]
     ga_eps = [s for s in shards if s["file"].startswith("ga_")]
     dagger_eps = [s for s in shards if s["file"].startswith("dagger")]
     best = min(history, key=lambda h: h["val"])
-    reused_note = f", reusing {reused} episode shards made before it started" if reused else ""
+    reused_note = (f" over {sittings} sittings (the command resumed; {reused} of the episode shards were made in "
+                   "earlier sittings)" if sittings > 1 else
+                   f", reusing {reused} episode shards made before it started" if reused else "")
     meta = info["metadata"] or {}
     onnx, ga = summary.get("onnx", {}), summary.get("ga", {})
     ratio = (onnx.get("success_rate", 0) / ga["success_rate"]) if ga.get("success_rate") else float("nan")

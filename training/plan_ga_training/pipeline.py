@@ -301,7 +301,7 @@ def model_card(cfg: Config, run: Path, install: bool, rate_files: list[str] = ()
                      json.loads((run / "history.json").read_text()), evaluation,
                      inspect(str(run / "planner.onnx")), json.loads((run / "profile.json").read_text()),
                      60 * meta.get("minutes", float("nan")), meta.get("config"), meta.get("episodes_reused", 0),
-                     load_rate_evaluations(rate_files, evaluation))
+                     load_rate_evaluations(rate_files, evaluation), meta.get("sittings", 1))
     if install:
         models = REPO / "models"
         for name in INSTALLED:
