@@ -517,8 +517,8 @@ def markdown(report: dict, png: Path | None, md_path: Path) -> str:
     lines += [f"Model `{report['model']}` (sha256 {report['model_sha256'][:12]}), run with `{report['command']}`: "
               "each controller drives through the node's PlannerSession (`run_episode`), with the costmap's "
               "inflation radius and the planning rate set per column, in the world families of "
-              "`plan_ga_ros/sim/world.py` (the `generator` row is the training generator's own mix) and the "
-              "hand-made scenes of `plan_ga_ros/sim/scenes.py`.", "",
+              "`plan_ga_ros/sim/world.py` (the `generator` row is the original generator's mix of kinds, "
+              "whatever the model trained on) and the hand-made scenes of `plan_ga_ros/sim/scenes.py`.", "",
               f"- seeds {report['seeds'][0]}–{report['seeds'][1] - 1}, disjoint from the config's training and "
               "held-out ranges (" + ", ".join(f"{k} {a}–{b - 1}" for k, (a, b) in
                                               report["training_seed_ranges"].items()) + "); every column of a "
