@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import replace
 
 import numpy as np
 from common import MODEL, REPO, save, stats
 
 from plan_ga_ros.policy import OnnxPolicy
 from plan_ga_ros.session import PlannerSession
-from plan_ga_ros.sim.world import local_costmap, make_episode
+from plan_ga_ros.sim.world import local_costmap
 from plan_ga_training.config import load_config, planner_config
+from plan_ga_training.evaluate import held_out
 
 CONFIG = REPO / "training" / "configs" / "robust.yaml"
 
@@ -36,9 +36,9 @@ def main() -> None:
     expert = PlannerSession(cfg, spec, None, train_cfg.ga, seed=0)  # the GA exactly as the dataset calls it
     cases = []  # the model's inputs at the start of held-out episodes, as the session builds them
     base = train_cfg.evaluate.seed_base
-    held_out = replace(train_cfg.world, kinds=tuple(train_cfg.evaluate.kinds or train_cfg.world.kinds))
     for seed in range(base, base + args.plans):
-        world, start, goal = make_episode(seed, held_out)
+        sc = held_out(train_cfg, seed).scenario  # the evaluation's own held-out episode
+        world, start, goal = sc.world, sc.start, sc.goal
         session = PlannerSession(cfg, spec, policy.run)
         session.set_costmap(local_costmap(world, start), 0.0)
         session.set_odometry(start, np.zeros(3), 0.0)

@@ -8,6 +8,7 @@ import platform
 from pathlib import Path
 
 from .config import Config, ConfigError, to_dict
+from .episodes import REPEAT_LABEL_EVERY
 from .evaluate import table
 
 RATE_HEADING = "## Planning rate"
@@ -106,7 +107,7 @@ It ignores the pose entries (x, y, θ) of the state.
 ## Data
 - {len(ga_eps)} closed-loop GA episodes (seeds from {cfg.dataset.seed_base})
   and {len(dagger_eps)} DAgger episodes in {cfg.dagger.rounds} rounds (the network drives, the GA
-  labels every visited state, a state that repeats while the robot stands once in 10 ticks){focus};
+  labels every visited state, a state that repeats while the robot stands once in {REPEAT_LABEL_EVERY} ticks){focus};
   {manifest['samples']:,} samples in all; mirror augmentation in training.
 - Worlds: {cfg.world.size_m} m square, {cfg.world.resolution} m cells, kinds {', '.join(cfg.world.kinds)};
   {settings}

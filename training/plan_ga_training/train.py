@@ -90,7 +90,8 @@ def train(train_data: dict[str, np.ndarray], val_data: dict[str, np.ndarray], co
     torch.manual_seed(config.seed)
     torch.set_num_threads(cfg.threads)
     model = PlannerNet(spec, **model_args)
-    if init is not None and init.exists():
+    fine_tune = init is not None and init.exists()
+    if fine_tune:
         start = load_checkpoint(init)
         if start.spec.with_overrides(training_data_hash="", git_commit="") != spec or start.model_args != model_args:
             raise CheckpointError(f"{init} was trained for another model (spec or model arguments differ); "
@@ -119,7 +120,7 @@ def train(train_data: dict[str, np.ndarray], val_data: dict[str, np.ndarray], co
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt = out_dir / "planner.pt"
     n = len(tr[-1])
-    epochs = cfg.finetune_epochs if init is not None and init.exists() and cfg.finetune_epochs > 0 else cfg.epochs
+    epochs = cfg.finetune_epochs if fine_tune and cfg.finetune_epochs > 0 else cfg.epochs
     bar = tqdm(range(epochs), desc="train", unit="epoch")
     for epoch in bar:
         model.train()
