@@ -54,6 +54,9 @@ class ModelConfig:
     hidden: int = 256  # width of the costmap layer and of the head
     # Divides inflation_decay (Nav2's cost_scaling_factor, typically 1-10) before the goal encoder.
     decay_scale: float = 10.0
+    # Plans proposed per input (1: one regressed plan). K > 1: winner-takes-all training and an in-graph
+    # pick among the plans that keep clear of the window's high cost (model.PlannerNet).
+    hypotheses: int = 1
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,11 @@ class TrainConfig:
     lr_patience: int = 3
     lr_factor: float = 0.5
     first_step_weight: float = 3.0
+    # With model.hypotheses > 1: the share of the imitation loss spread over all hypotheses (the rest goes
+    # to the one closest to the label; keeps every hypothesis near the data), and the weight of the
+    # scores' cross-entropy against that closest hypothesis.
+    wta_spread: float = 0.05
+    score_weight: float = 0.05
     # Charge window cost above the threshold under the predicted plan's centre over the
     # safety layer's lookahead (see losses.py); 0 turns it off.
     clearance_weight: float = 1.0
@@ -211,6 +219,9 @@ def _validate(cfg: Config) -> None:
         (0.0 <= cfg.train.clearance_threshold < 1.0, "train.clearance_threshold must be in [0, 1)"),
         (cfg.train.clearance_lookahead_time > 0, "train.clearance_lookahead_time must be > 0"),
         (cfg.model.hidden > 0 and cfg.model.decay_scale > 0, "model.hidden and model.decay_scale must be > 0"),
+        (1 <= cfg.model.hypotheses <= 16, "model.hypotheses must be in 1..16"),
+        (0.0 <= cfg.train.wta_spread <= 1.0 and cfg.train.score_weight >= 0,
+         "train.wta_spread must be in [0, 1] and train.score_weight >= 0"),
         (min(cfg.episode.physics_rate, cfg.episode.costmap_rate, cfg.episode.costmap_size,
              cfg.episode.costmap_resolution, cfg.episode.max_time) > 0,
          "episode rates, costmap size and resolution, and max_time must be > 0"),

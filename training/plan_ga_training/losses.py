@@ -18,25 +18,30 @@ from plan_ga_ros.kinematics import rollout
 
 
 def rollout_xy(plan: torch.Tensor, dt: float) -> torch.Tensor:
-    """Robot-frame positions [B, T, 2] after each step of body-frame twists [B, T, 3]: the node's
+    """Robot-frame positions [..., T, 2] after each step of body-frame twists [..., T, 3]: the node's
     exact-arc ``kinematics.rollout`` run on tensors, so gradients flow through the same rollout."""
-    start = torch.zeros(plan.shape[0], 3, dtype=plan.dtype, device=plan.device)
-    return rollout(start, plan, dt)[:, 1:, :2]
+    start = torch.zeros(*plan.shape[:-2], 3, dtype=plan.dtype, device=plan.device)
+    return rollout(start, plan, dt)[..., 1:, :2]
 
 
-def window_cost(costmap: torch.Tensor, xy: torch.Tensor, spec: ModelSpec) -> torch.Tensor:
-    """Bilinear window cost [B, T] at robot-frame points [B, T, 2]; 0 outside the window.
+def window_cost(costmap: torch.Tensor, xy: torch.Tensor, cells: int, resolution: float) -> torch.Tensor:
+    """Bilinear window cost [B, T] or [B, K, T] at robot-frame points [B, T, 2] or [B, K, T, 2]; 0 outside
+    the window of ``cells`` × ``cells`` at ``resolution``.
 
     The window's cell (r, c) covers x in [(c - n/2) res, (c + 1 - n/2) res) and y likewise
     with r (``plan_ga_ros.safety.window_lookup``), which is grid_sample's align_corners=False.
     """
-    half = spec.window_cells * spec.resolution / 2.0
-    grid = (xy / half).unsqueeze(1)  # [B, 1, T, 2] as (x → columns, y → rows)
-    return F.grid_sample(costmap, grid, mode="bilinear", padding_mode="zeros", align_corners=False)[:, 0, 0]
+    grid = xy / (cells * resolution / 2.0)  # (x → columns, y → rows)
+    if grid.dim() == 3:
+        grid = grid.unsqueeze(1)
+    out = F.grid_sample(costmap, grid, mode="bilinear", padding_mode="zeros", align_corners=False)[:, 0]
+    return out.reshape(xy.shape[:-1])
 
 
 def clearance_penalty(costmap: torch.Tensor, plan: torch.Tensor, spec: ModelSpec, lookahead_steps: int,
                       threshold: float) -> torch.Tensor:
-    """Mean over the batch of Σ_k relu(cost_k − threshold) over the first ``lookahead_steps`` poses."""
-    xy = rollout_xy(plan[:, :lookahead_steps], spec.dt)
-    return torch.relu(window_cost(costmap, xy, spec) - threshold).sum(dim=1).mean()
+    """Mean over the batch (and hypotheses) of Σ_k relu(cost_k − threshold) over the first
+    ``lookahead_steps`` poses of plans [B, T, 3] or [B, K, T, 3]."""
+    xy = rollout_xy(plan[..., :lookahead_steps, :], spec.dt)
+    cost = window_cost(costmap, xy, spec.window_cells, spec.resolution)
+    return torch.relu(cost - threshold).sum(dim=-1).mean()

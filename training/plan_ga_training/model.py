@@ -8,6 +8,12 @@ The convolutions are unpadded ("valid"): on the 50×50 window they end at 5×5×
 instead of 7×7×128 = 6272 with "same" padding, which halves the 256-unit layer, the largest cost of
 an inference (its weights do not fit the L2 cache). Only the window's last row and column go
 unread. Measured at batch 1, one thread: 0.094 ms against 0.145 ms (docs/PERFORMANCE.md).
+
+With ``hypotheses`` K > 1 the head proposes K plans and a score for each (trained winner-takes-all:
+the expert's choices in one state are often several, e.g. around a pillar on the left or on the
+right, and a single regressed plan averages them into a hesitant creep). The graph itself picks the
+plan to return: the best score among the plans whose first second stays out of high window cost
+(the training loss's clearance rule), so the [B, steps*3] output contract is unchanged.
 """
 
 from __future__ import annotations
@@ -16,20 +22,29 @@ import torch
 from torch import nn
 
 from plan_ga_ros.contract import GOAL_INPUT, METADATA_INPUT, STATE_FIELDS, ModelSpec, input_shapes
+from plan_ga_ros.safety import lookahead_steps
 
+from .losses import rollout_xy, window_cost
+
+SELECT_LOOKAHEAD_TIME = 1.0  # s of each hypothesis checked against the window before the pick
+SELECT_COST = 0.8  # window cost under the robot centre above which a hypothesis is penalised
+SELECT_WEIGHT = 100.0  # per unit of cost above SELECT_COST: dominates any score difference
 MOTION_FROM = STATE_FIELDS.index("v_x")  # the state's pose entries (x, y, θ) come before it and go unread
 
 
 class PlannerNet(nn.Module):
     """The contract's four inputs → [B, steps*3] controls in SI units, within the spec's velocity limits.
 
-    ``hidden`` and ``decay_scale`` (the divisor of inflation_decay) are the constructor arguments a
-    checkpoint stores beside the spec (``model_args``); every other size comes from the contract.
+    ``hidden``, ``decay_scale`` (the divisor of inflation_decay) and ``hypotheses`` (plans proposed per
+    input, 1: a plain regression) are the constructor arguments a checkpoint stores beside the spec
+    (``model_args``); every other size comes from the contract.
     """
 
-    def __init__(self, spec: ModelSpec, hidden: int, decay_scale: float) -> None:
+    def __init__(self, spec: ModelSpec, hidden: int, decay_scale: float, hypotheses: int = 1) -> None:
         super().__init__()
-        self.steps, self.controls = spec.steps, len(spec.controls)
+        self.steps, self.controls, self.k = spec.steps, len(spec.controls), int(hypotheses)
+        self.resolution, self.window_cells, self.dt = spec.resolution, spec.window_cells, spec.dt
+        self.select_steps = max(1, lookahead_steps(SELECT_LOOKAHEAD_TIME, spec))
         shapes = input_shapes(spec)
         n = spec.window_cells
         motion = len(STATE_FIELDS) - MOTION_FROM  # velocities and accelerations
@@ -49,7 +64,7 @@ class PlannerNet(nn.Module):
         self.head = nn.Sequential(
             nn.Linear(hidden + 128, hidden), nn.ReLU(),
             nn.Linear(hidden, hidden), nn.ReLU(),
-            nn.Linear(hidden, spec.output_size),
+            nn.Linear(hidden, self.k * spec.output_size + (self.k if self.k > 1 else 0)),
         )
         lim = spec.limits
         low, high = torch.tensor(lim.velocity_low), torch.tensor(lim.velocity_high)
@@ -64,17 +79,33 @@ class PlannerNet(nn.Module):
         self.register_buffer("goal_scale", torch.tensor(spec.goal_clip_distance))
         self.register_buffer("meta_scale", torch.tensor([decay_scale, spec.resolution]))
 
-    def forward(self, costmap: torch.Tensor, robot_state: torch.Tensor, goal: torch.Tensor,
-                metadata: torch.Tensor) -> torch.Tensor:
+    def hypotheses(self, costmap: torch.Tensor, robot_state: torch.Tensor, goal: torch.Tensor,
+                   metadata: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(plans [B, K, steps, 3] in SI units, scores [B, K]); the scores are 0 when K = 1."""
         c = self.costmap_fc(self.costmap_encoder(costmap))
         s = self.state_encoder(robot_state[:, MOTION_FROM:] / self.state_scale)
         g = torch.cat([goal[:, :2] / self.goal_scale, torch.cos(goal[:, 2:3]), torch.sin(goal[:, 2:3]),
                        metadata / self.meta_scale], dim=1)
         h = self.head(torch.cat([c, s, self.goal_encoder(g)], dim=1))
-        out = self.out_mid + self.out_half * torch.tanh(h.view(-1, self.steps, self.controls))
-        return out.reshape(-1, self.steps * self.controls)
+        n = self.k * self.steps * self.controls
+        plans = self.out_mid + self.out_half * torch.tanh(h[:, :n].reshape(-1, self.k, self.steps, self.controls))
+        scores = h[:, n:] if self.k > 1 else torch.zeros_like(h[:, :1])
+        return plans, scores
+
+    def blocked(self, costmap: torch.Tensor, plans: torch.Tensor) -> torch.Tensor:
+        """[B, K]: Σ over each plan's first SELECT_LOOKAHEAD_TIME of the window cost above SELECT_COST."""
+        xy = rollout_xy(plans[..., : self.select_steps, :], self.dt)
+        return torch.relu(window_cost(costmap, xy, self.window_cells, self.resolution) - SELECT_COST).sum(dim=-1)
+
+    def forward(self, costmap: torch.Tensor, robot_state: torch.Tensor, goal: torch.Tensor,
+                metadata: torch.Tensor) -> torch.Tensor:
+        plans, scores = self.hypotheses(costmap, robot_state, goal, metadata)
+        if self.k > 1:
+            pick = (scores - SELECT_WEIGHT * self.blocked(costmap, plans)).argmax(dim=1)
+            plans = torch.gather(plans, 1, pick.view(-1, 1, 1, 1).expand(-1, 1, self.steps, self.controls))
+        return plans.reshape(-1, self.steps * self.controls)
 
     def normalised(self, plan: torch.Tensor) -> torch.Tensor:
-        """Plans [B, steps*3] in SI units → the tanh range, where the loss is measured."""
+        """Plans [..., steps*3] or [..., steps, 3] in SI units → the tanh range, where the loss is measured."""
         half = torch.clamp(self.out_half, min=1e-6)
         return ((plan.view(-1, self.steps, self.controls) - self.out_mid) / half).reshape(plan.shape)

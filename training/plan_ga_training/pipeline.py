@@ -242,12 +242,15 @@ def train_round(cfg: Config, data: Path, run: Path, rnd: int, files: list[str], 
                 init: Path | None = None) -> None:
     """Training round ``rnd`` on ``files`` into ``run/planner.pt``, kept as ``run/rounds/round<r>.pt``; a
     rerun of the pipeline takes that checkpoint back instead of training again when it was trained on
-    exactly these shards, byte for byte (``content_hash``: their manifest's), so an interrupted pipeline
-    resumes at the round it stopped in."""
+    exactly these shards, byte for byte (``content_hash``: their manifest's), with this network and
+    training config, so an interrupted pipeline resumes at the round it stopped in."""
+    from .config import to_dict
+
     rounds = run / "rounds"
     rounds.mkdir(exist_ok=True)
     kept, record = rounds / f"round{rnd}.pt", rounds / f"round{rnd}.json"
-    trained_on = {"files": files, "content_hash": content_hash}
+    trained_on = json.loads(json.dumps({"files": files, "content_hash": content_hash, "model": to_dict(cfg.model),
+                                        "train": to_dict(cfg.train)}))  # as the record reads back
     if kept.exists() and record.exists() and \
             {k: json.loads(record.read_text()).get(k) for k in trained_on} == trained_on:
         shutil.copy(kept, run / "planner.pt")

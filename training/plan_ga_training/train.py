@@ -106,12 +106,20 @@ def train(train_data: dict[str, np.ndarray], val_data: dict[str, np.ndarray], co
 
     lookahead = max(1, lookahead_steps(cfg.clearance_lookahead_time, spec))  # as the node's safety check
 
-    def loss_fn(pred: torch.Tensor, label: torch.Tensor, costmap: torch.Tensor) -> torch.Tensor:
-        err = (model.normalised(pred) - model.normalised(label)).view(-1, spec.steps, 3) ** 2
-        loss = (err * step_w).mean()
+    def loss_fn(out: tuple[torch.Tensor, torch.Tensor], label: torch.Tensor, costmap: torch.Tensor) -> torch.Tensor:
+        """Step-weighted MSE of the hypothesis closest to the label (winner takes all, ``wta_spread`` of it
+        shared by all), the scores' cross-entropy toward that hypothesis, and every plan's clearance
+        penalty. With one hypothesis: the plain weighted MSE plus the clearance penalty."""
+        plans, scores = out  # [B, K, T, 3], [B, K]
+        target = model.normalised(label).view(-1, 1, spec.steps, 3)
+        err = ((model.normalised(plans) - target) ** 2 * step_w).mean(dim=(2, 3))  # [B, K]
+        best = err.detach().argmin(dim=1)
+        loss = err.gather(1, best[:, None]).mean()
+        if plans.shape[1] > 1:
+            loss = (1 - cfg.wta_spread) * loss + cfg.wta_spread * err.mean()
+            loss = loss + cfg.score_weight * torch.nn.functional.cross_entropy(scores, best)
         if cfg.clearance_weight > 0:
-            plan = pred.view(-1, spec.steps, 3)
-            loss = loss + cfg.clearance_weight * clearance_penalty(costmap, plan, spec, lookahead,
+            loss = loss + cfg.clearance_weight * clearance_penalty(costmap, plans, spec, lookahead,
                                                                    cfg.clearance_threshold)
         return loss
 
@@ -134,7 +142,7 @@ def train(train_data: dict[str, np.ndarray], val_data: dict[str, np.ndarray], co
                 c2, s2, g2, y2 = mirror(c[flip], s[flip], g[flip], y[flip], spec.steps)
                 c, s, g, y = c.clone(), s.clone(), g.clone(), y.clone()
                 c[flip], s[flip], g[flip], y[flip] = c2, s2, g2, y2
-            loss = loss_fn(model(c, s, g, m), y, c)
+            loss = loss_fn(model.hypotheses(c, s, g, m), y, c)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -162,7 +170,7 @@ def evaluate_loss(model: PlannerNet, data: list[torch.Tensor], loss_fn, batch: i
     n, total = len(data[-1]), 0.0
     for i in range(0, n, batch):
         c, s, g, m, y = (t[i : i + batch] for t in data)
-        total += float(loss_fn(model(c, s, g, m), y, c)) * len(y)
+        total += float(loss_fn(model.hypotheses(c, s, g, m), y, c)) * len(y)
     return total / max(n, 1)
 
 

@@ -47,7 +47,7 @@ def test_pipeline_outputs(run_dir):
     import torch
 
     ckpt = torch.load(run_dir / "planner.pt", weights_only=True)
-    assert ckpt["model_args"] == {"hidden": 256, "decay_scale": 10.0} and ckpt["config"]["seed"] == 1
+    assert ckpt["model_args"] == {"hidden": 256, "decay_scale": 10.0, "hypotheses": 1} and ckpt["config"]["seed"] == 1
     assert json.loads(ckpt["spec"])["window_cells"] == 50 and ckpt["epoch"] >= 0
 
 

@@ -111,7 +111,8 @@ def test_window_cost_agrees_with_the_safety_layer_lookup_at_cell_centres():
     window = rng.random((50, 50)).astype(np.float32)
     rc = rng.integers(0, 50, (200, 2))
     xy = window_cell_centres(SPEC)[rc[:, 0], rc[:, 1]]  # cell centres, (x ← column, y ← row)
-    got = window_cost(torch.from_numpy(window)[None, None], torch.from_numpy(xy).float()[None], SPEC)[0].numpy()
+    got = window_cost(torch.from_numpy(window)[None, None], torch.from_numpy(xy).float()[None], SPEC.window_cells,
+                      SPEC.resolution)[0].numpy()
     np.testing.assert_allclose(got, window_lookup(window, xy, SPEC.resolution), atol=1e-5)
 
 
