@@ -550,6 +550,9 @@ class PlannerSession:
             closer = self._approach.check(to_go, now)
             progressing = moving and closer
             progress_made = self._made_progress(to_go)
+            if progress_made:  # the stall (if any) is behind: the fallback's stalls count from zero again
+                self._handback_below = None
+                self._fallback_stalls = 0
             if not progressing:
                 self._stalled(now, fallback, moving)
             if fallback:
@@ -608,13 +611,9 @@ class PlannerSession:
     def _made_progress(self, to_go: float) -> bool:
         """After a stall, whether the fallback has since got ``required_movement_radius`` closer to the goal
         (along the path) than where the stall was noticed, or is that close to it; always true without a
-        stall. Progress clears the fallback's stall count."""
+        stall."""
         near = to_go <= self.config.required_movement_radius
-        if self._handback_below is None or to_go < self._handback_below or near:
-            self._handback_below = None
-            self._fallback_stalls = 0
-            return True
-        return False
+        return self._handback_below is None or to_go < self._handback_below or near
 
     def _escape(self, d: Decision, window: np.ndarray, now: float) -> tuple[np.ndarray, np.ndarray, str] | None:
         """A recovery for a fallback that makes no progress (it holds still at an obstacle where every way

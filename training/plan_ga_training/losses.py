@@ -1,5 +1,9 @@
 """Training losses: imitation of the GA's plans plus a differentiable clearance term.
 
+With several hypotheses per input (``model.hypotheses``) the imitation term is winner-takes-all: only
+the plan closest to the expert's label is pulled toward it (the expert's choices in similar states
+differ, and a single regression averages them), and the scores learn which plan that was.
+
 Plain imitation left the network 0.1-0.2 m/s too fast next to obstacles, where the expert
 creeps; the node's safety layer then rejected the plan and the robot stopped in front of the
 obstacle for good (the failures of the first shipped model that were inspected). The
@@ -10,11 +14,17 @@ safety layer's rule and not only the expert's average.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 
 from plan_ga_ros.contract import ModelSpec
 from plan_ga_ros.kinematics import rollout
+
+if TYPE_CHECKING:
+    from .config import TrainConfig
+    from .model import PlannerNet
 
 
 def rollout_xy(plan: torch.Tensor, dt: float) -> torch.Tensor:
@@ -45,3 +55,24 @@ def clearance_penalty(costmap: torch.Tensor, plan: torch.Tensor, spec: ModelSpec
     xy = rollout_xy(plan[..., :lookahead_steps, :], spec.dt)
     cost = window_cost(costmap, xy, spec.window_cells, spec.resolution)
     return torch.relu(cost - threshold).sum(dim=-1).mean()
+
+
+def planner_loss(model: PlannerNet, out: tuple[torch.Tensor, torch.Tensor], label: torch.Tensor,
+                 costmap: torch.Tensor, step_w: torch.Tensor, cfg: TrainConfig, lookahead: int) -> torch.Tensor:
+    """The training loss of ``model.hypotheses``' output (plans [B, K, T, 3], scores [B, K]) against labels
+    [B, T*3]: step-weighted MSE (normalised controls) of the hypothesis closest to the label, ``wta_spread``
+    of it shared by all; the scores' cross-entropy toward that hypothesis; every plan's clearance penalty.
+    With one hypothesis: the weighted MSE plus the clearance penalty."""
+    plans, scores = out
+    steps = plans.shape[2]
+    target = model.normalised(label).view(-1, 1, steps, 3)
+    err = ((model.normalised(plans) - target) ** 2 * step_w).mean(dim=(2, 3))  # [B, K]
+    best = err.detach().argmin(dim=1)
+    loss = err.gather(1, best[:, None]).mean()
+    if plans.shape[1] > 1:
+        loss = (1 - cfg.wta_spread) * loss + cfg.wta_spread * err.mean()
+        loss = loss + cfg.score_weight * F.cross_entropy(scores, best)
+    if cfg.clearance_weight > 0:
+        loss = loss + cfg.clearance_weight * clearance_penalty(costmap, plans, model.spec, lookahead,
+                                                               cfg.clearance_threshold)
+    return loss

@@ -42,8 +42,7 @@ class PlannerNet(nn.Module):
 
     def __init__(self, spec: ModelSpec, hidden: int, decay_scale: float, hypotheses: int = 1) -> None:
         super().__init__()
-        self.steps, self.controls, self.k = spec.steps, len(spec.controls), int(hypotheses)
-        self.resolution, self.window_cells, self.dt = spec.resolution, spec.window_cells, spec.dt
+        self.spec, self.steps, self.controls, self.k = spec, spec.steps, len(spec.controls), int(hypotheses)
         self.select_steps = max(1, lookahead_steps(SELECT_LOOKAHEAD_TIME, spec))
         shapes = input_shapes(spec)
         n = spec.window_cells
@@ -94,8 +93,9 @@ class PlannerNet(nn.Module):
 
     def blocked(self, costmap: torch.Tensor, plans: torch.Tensor) -> torch.Tensor:
         """[B, K]: Σ over each plan's first SELECT_LOOKAHEAD_TIME of the window cost above SELECT_COST."""
-        xy = rollout_xy(plans[..., : self.select_steps, :], self.dt)
-        return torch.relu(window_cost(costmap, xy, self.window_cells, self.resolution) - SELECT_COST).sum(dim=-1)
+        xy = rollout_xy(plans[..., : self.select_steps, :], self.spec.dt)
+        cost = window_cost(costmap, xy, self.spec.window_cells, self.spec.resolution)
+        return torch.relu(cost - SELECT_COST).sum(dim=-1)
 
     def forward(self, costmap: torch.Tensor, robot_state: torch.Tensor, goal: torch.Tensor,
                 metadata: torch.Tensor) -> torch.Tensor:

@@ -10,6 +10,7 @@ from pathlib import Path
 from .config import Config, ConfigError, to_dict
 from .episodes import REPEAT_LABEL_EVERY
 from .evaluate import table
+from .model import SELECT_COST, SELECT_LOOKAHEAD_TIME
 
 RATE_HEADING = "## Planning rate"
 
@@ -93,12 +94,18 @@ def write_model_card(path: Path, cfg: Config, manifest: dict, history: list[dict
                     f"{cfg.world.inflation_radius} m, cost_scaling_factor drawn from {cfg.world.decay_range});")
     focus = (f"; from round 2 on, families drawn in proportion to the network's shortfall against the GA "
              f"(floor {cfg.dagger.focus_floor:g})" if cfg.dagger.focus_floor > 0 else "")
+    k = cfg.model.hypotheses
+    head = ("a head to 60 outputs scaled in-graph by tanh to the velocity limits" if k == 1 else
+            f"a head to {k} plans of 60 outputs, scaled in-graph by tanh to the velocity limits, and {k} scores, "
+            "trained winner-takes-all against the expert's plan; the graph rolls each plan out over its first "
+            f"{SELECT_LOOKAHEAD_TIME:g} s and returns the best-scored one among those that keep the robot centre "
+            f"out of window cost above {SELECT_COST:g}")
     text = f"""# Model card: plan_ga_ros planner
 
 ## What it is
 A {info['parameters']:,}-parameter CNN policy (3 conv layers 1→32→64→128, kernels 5/3/3,
-stride 2, a 256-unit layer; state and goal encoders; a head to 60 outputs scaled in-graph by tanh
-to the velocity limits) that imitates a genetic-algorithm planner. Input: a 50×50 robot-centred
+stride 2, a {cfg.model.hidden}-unit layer; state and goal encoders; {head}) that imitates a genetic-algorithm
+planner. Input: a 50×50 robot-centred
 cost window at {meta.get('resolution')} m, body velocities and accelerations, the goal in the robot
 frame clipped to {meta.get('goal_clip_distance')} m, [inflation_decay, resolution]. Output: 20 steps ×
 (v_x, v_y, ω) at dt = {meta.get('dt')} s. Kinematics: {meta.get('kinematics')}; limits: {meta.get('limits')}.

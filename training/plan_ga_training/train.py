@@ -21,7 +21,7 @@ from plan_ga_ros.contract import STATE_FIELDS, ContractError, ModelSpec
 from plan_ga_ros.safety import lookahead_steps
 
 from .config import CheckpointError, Config, model_spec, to_dict
-from .losses import clearance_penalty
+from .losses import planner_loss
 from .model import PlannerNet
 
 CHECKPOINT_FORMAT = 2  # 1 was a bare state dict
@@ -107,21 +107,7 @@ def train(train_data: dict[str, np.ndarray], val_data: dict[str, np.ndarray], co
     lookahead = max(1, lookahead_steps(cfg.clearance_lookahead_time, spec))  # as the node's safety check
 
     def loss_fn(out: tuple[torch.Tensor, torch.Tensor], label: torch.Tensor, costmap: torch.Tensor) -> torch.Tensor:
-        """Step-weighted MSE of the hypothesis closest to the label (winner takes all, ``wta_spread`` of it
-        shared by all), the scores' cross-entropy toward that hypothesis, and every plan's clearance
-        penalty. With one hypothesis: the plain weighted MSE plus the clearance penalty."""
-        plans, scores = out  # [B, K, T, 3], [B, K]
-        target = model.normalised(label).view(-1, 1, spec.steps, 3)
-        err = ((model.normalised(plans) - target) ** 2 * step_w).mean(dim=(2, 3))  # [B, K]
-        best = err.detach().argmin(dim=1)
-        loss = err.gather(1, best[:, None]).mean()
-        if plans.shape[1] > 1:
-            loss = (1 - cfg.wta_spread) * loss + cfg.wta_spread * err.mean()
-            loss = loss + cfg.score_weight * torch.nn.functional.cross_entropy(scores, best)
-        if cfg.clearance_weight > 0:
-            loss = loss + cfg.clearance_weight * clearance_penalty(costmap, plans, spec, lookahead,
-                                                                   cfg.clearance_threshold)
-        return loss
+        return planner_loss(model, out, label, costmap, step_w, cfg, lookahead)
 
     gen = torch.Generator().manual_seed(config.seed)
     best, best_epoch, history, wait = float("inf"), -1, [], 0

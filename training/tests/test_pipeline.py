@@ -113,6 +113,25 @@ def test_a_rerun_pipeline_resumes_rounds_instead_of_training_again(run_dir, tmp_
     assert "over 4 sitting(s)" in out.stdout and len(json.loads((run_ / "sittings.json").read_text())) == 4
 
 
+def test_another_network_trains_every_round_again_and_exports_its_pick_in_the_graph(run_dir, tmp_path):
+    """Rounds are taken back only for the network they were trained for: with model.hypotheses = 3 the
+    rerun trains round 0 and the DAgger round again (its driver changed) and the 3-hypothesis network
+    exports and verifies."""
+    import shutil
+
+    import torch
+
+    shutil.copytree(run_dir, tmp_path / "run")
+    run_ = tmp_path / "run"
+    out = run("pipeline", "--config", TINY, "--set", f"run_dir={run_}", "--set", f"dataset.out_dir={run_ / 'data'}",
+              "--set", "evaluate.episodes=1", "--set", "model.hypotheses=3")
+    assert "done before" not in out.stdout and "driven by another model" in out.stdout
+    assert "verify passed" in out.stdout
+    ckpt = torch.load(run_ / "planner.pt", weights_only=True)
+    assert ckpt["model_args"]["hypotheses"] == 3
+    assert json.loads((run_ / "rounds" / "round0.json").read_text())["model"]["hypotheses"] == 3
+
+
 def test_pipeline_trains_on_its_own_shards_only(run_dir, tmp_path):
     """Leftover shards of another run in the data folder are neither trained on nor in the manifest."""
     import shutil

@@ -37,7 +37,7 @@ from plan_ga_training.episodes import (
 )
 from plan_ga_training.evaluate import at_rate
 from plan_ga_training.export import ExportError, export_module, export_planner
-from plan_ga_training.losses import clearance_penalty, rollout_xy, window_cost
+from plan_ga_training.losses import clearance_penalty, planner_loss, rollout_xy, window_cost
 from plan_ga_training.model import PlannerNet
 from plan_ga_training.model_card import rate_table, replace_rate_section
 from plan_ga_training.train import load_checkpoint, mirror, save_checkpoint
@@ -161,15 +161,67 @@ def test_adaptive_pooling_with_legacy_exporter_is_explained(tmp_path):
                       "legacy")
 
 
-def test_planner_export_parity_batch_1_and_8(tmp_path):
-    model = PlannerNet(SPEC, **MODEL_ARGS).eval()
+def _fixed_hypotheses(plans: list[list[float]], scores: list[float]) -> PlannerNet:
+    """A 2-hypothesis network whose output ignores its inputs: constant twists per hypothesis, fixed scores."""
+    model = PlannerNet(SPEC, **{**MODEL_ARGS, "hypotheses": len(plans)}).eval()
+    last = model.head[-1]
+    with torch.no_grad():
+        last.weight.zero_()
+        twists = torch.tensor(plans).view(-1, 1, 3).expand(-1, SPEC.steps, 3)
+        last.bias[: twists.numel()] = torch.atanh(((twists - model.out_mid) / model.out_half.clamp(min=1e-6))
+                                                  .clamp(-0.999, 0.999)
+                                                  ).reshape(-1)
+        last.bias[twists.numel():] = torch.tensor(scores)
+    return model
+
+
+def test_hypotheses_head_picks_the_best_scored_plan_that_keeps_clear():
+    """Straight ahead scores higher than turning on the spot; with a wall 0.4 m ahead the graph picks the turn."""
+    model = _fixed_hypotheses([[0.45, 0.0, 0.0], [0.0, 0.0, 1.0]], [2.0, 0.0])
+    x = window_cell_centres(SPEC)[0, :, 0]
+    wall = np.tile(np.where(x > 0.4, 1.0, 0.0), (50, 1)).astype(np.float32)
+    args = [torch.randn(1, 9), torch.zeros(1, 3), torch.tensor([[3.0, 0.05]])]
+    free = model(torch.zeros(1, 1, 50, 50), *args).view(20, 3)
+    blocked = model(torch.from_numpy(wall)[None, None], *args).view(20, 3)
+    assert float(free[0, 0]) == pytest.approx(0.45, abs=1e-3) and float(free[0, 2]) == pytest.approx(0, abs=1e-3)
+    assert float(blocked[0, 0]) == pytest.approx(0, abs=1e-3) and float(blocked[0, 2]) == pytest.approx(1.0, abs=1e-3)
+    plans, scores = model.hypotheses(torch.zeros(1, 1, 50, 50), *args)
+    assert plans.shape == (1, 2, 20, 3) and scores.shape == (1, 2)
+
+
+def test_winner_takes_all_loss_pulls_only_the_closest_hypothesis_and_its_score():
+    """Of two hypotheses, the one nearer the label takes the imitation gradient (but wta_spread of it) and the
+    cross-entropy raises its score; with one hypothesis the loss is the plain step-weighted MSE."""
+    model = _fixed_hypotheses([[0.4, 0.0, 0.2], [0.4, 0.0, 0.5]], [0.0, 0.0])  # 0.1 and 0.2 rad/s off the label
+    label = torch.tensor([[0.4, 0.0, 0.3] * 20])
+    cfg = Config().train
+    step_w = torch.ones(20, 1)
+    plans, scores = model.hypotheses(torch.zeros(1, 1, 50, 50), torch.zeros(1, 9), torch.zeros(1, 3),
+                                     torch.tensor([[3.0, 0.05]]))
+    plans, scores = plans.detach().requires_grad_(), scores.detach().requires_grad_()
+    loss = planner_loss(model, (plans, scores), label, torch.zeros(1, 1, 50, 50), step_w, cfg, 10)
+    loss.backward()
+    near, far = plans.grad[0, 0].abs().sum(), plans.grad[0, 1].abs().sum()
+    assert near > 0 and far > 0 and near > 3 * far
+    assert scores.grad[0, 0] < 0 < scores.grad[0, 1]  # gradient descent raises the winner's score
+    single = _fixed_hypotheses([[0.4, 0.0, 0.2]], [])
+    out = single.hypotheses(torch.zeros(1, 1, 50, 50), torch.zeros(1, 9), torch.zeros(1, 3),
+                            torch.tensor([[3.0, 0.05]]))
+    mse = ((single.normalised(out[0].reshape(1, 60)) - single.normalised(label)) ** 2).mean()
+    got = planner_loss(single, out, label, torch.zeros(1, 1, 50, 50), step_w, cfg, 10)
+    assert float(got) == pytest.approx(float(mse), rel=1e-5)
+
+
+@pytest.mark.parametrize("hypotheses", [1, 4])
+def test_planner_export_parity_batch_1_and_8(tmp_path, hypotheses):
+    model = PlannerNet(SPEC, **{**MODEL_ARGS, "hypotheses": hypotheses}).eval()
     path = tmp_path / "p.onnx"
     export_planner(model, SPEC, path)
     checks = verify(model, str(path), SPEC)
     assert {(c.name, c.batch) for c in checks} == {("random", 1), ("random", 8)}
     assert all(c.ok for c in checks), checks
     # A different model's weights do not verify: the check can fail.
-    other = PlannerNet(SPEC, **MODEL_ARGS).eval()
+    other = PlannerNet(SPEC, **{**MODEL_ARGS, "hypotheses": hypotheses}).eval()
     assert not all(c.ok for c in verify(other, str(path), SPEC))
 
 
