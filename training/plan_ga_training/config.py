@@ -75,7 +75,7 @@ class TrainConfig:
     # to the one closest to the label; keeps every hypothesis near the data), and the weight of the
     # scores' cross-entropy against that closest hypothesis.
     wta_spread: float = 0.05
-    score_weight: float = 0.05
+    score_weight: float = 0.01
     # Charge window cost above the threshold under the predicted plan's centre over the
     # safety layer's lookahead (see losses.py); 0 turns it off.
     clearance_weight: float = 1.0
