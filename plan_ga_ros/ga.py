@@ -43,6 +43,11 @@ class GAConfig:
     navigation: bool = True
 
 
+# The terms of the cost that say when (and whether) a plan gets the robot there, in s: where the base really
+# goes as it follows the plan. The rest (clearance, smoothness, effort) shape the GA's own plans.
+ARRIVAL_TERMS = ("collision", "margin", "arrival", "after_goal")
+
+
 def reached_tol(config: GAConfig, xy_tolerance: float) -> float:
     return min(config.goal_radius, xy_tolerance)
 
@@ -98,9 +103,17 @@ class GAPlanner:
     def cost(self, controls: np.ndarray, window: np.ndarray, velocity: np.ndarray, goal: np.ndarray,
              goal_is_final: bool, xy_tolerance: float = 0.15, previous_command: np.ndarray | None = None
              ) -> np.ndarray:
-        """Cost [P] of plans [P, steps, 3] (lower is better). Each plan is commanded, followed and
-        checked as ``make_safe`` will (from ``previous_command``, default ``velocity``): a plan it
-        rejects, or that collides later on, costs at least ``w_collision``."""
+        """Cost [P] of plans [P, steps, 3] (lower is better): the sum of ``cost_terms``."""
+        return sum(self.cost_terms(controls, window, velocity, goal, goal_is_final, xy_tolerance,
+                                   previous_command).values())
+
+    def cost_terms(self, controls: np.ndarray, window: np.ndarray, velocity: np.ndarray, goal: np.ndarray,
+                   goal_is_final: bool, xy_tolerance: float = 0.15, previous_command: np.ndarray | None = None
+                   ) -> dict[str, np.ndarray]:
+        """The weighted terms [P] of each plan's cost, by name; ``ARRIVAL_TERMS`` are in seconds of estimated
+        arrival (or a collision's penalty). Each plan is commanded, followed and checked as ``make_safe``
+        will (from ``previous_command``, default ``velocity``): a plan it rejects, or that collides later
+        on, costs at least ``w_collision``."""
         c, dt, steps = self.cfg, self.spec.dt, self.spec.steps
         previous = velocity if previous_command is None else previous_command
         controls = kinematics.commanded(controls, previous, self.limits, self.speed_limit, self.control_period)
@@ -152,8 +165,8 @@ class GAPlanner:
         accel_excess = np.maximum(np.abs(dv) - np.asarray(self.limits.acceleration) * dt, 0.0).sum((1, 2))
         jerk = c.w_jerk * ((dv[:, 1:] - dv[:, :-1]) ** 2).sum((1, 2))
         effort = c.w_effort * (controls ** 2).sum((1, 2)) * dt
-        return (collision + margin + progress + after_goal + clearance + c.w_accel * accel_excess + jerk
-                + effort)
+        return {"collision": collision, "margin": margin, "arrival": progress, "after_goal": after_goal,
+                "clearance": clearance, "accel": c.w_accel * accel_excess, "jerk": jerk, "effort": effort}
 
     def plan(self, window: np.ndarray, velocity: np.ndarray, goal: np.ndarray, clip_distance: float,
              shift: int = 1, xy_tolerance: float = 0.15, previous_command: np.ndarray | None = None

@@ -41,6 +41,8 @@ class PlannerConfig:
     fallback_planner: str = _d("fallback_planner")
     fallback_after_rejections: int = _d("fallback_after_rejections")
     fallback_hold_time: float = _d("fallback_hold_time")
+    fallback_compare_period: float = _d("fallback_compare_period")
+    fallback_compare_margin: float = _d("fallback_compare_margin")
     carrot_distance: float = _d("carrot_distance")
     required_movement_radius: float = _d("required_movement_radius")
     movement_time_allowance: float = _d("movement_time_allowance")

@@ -19,7 +19,7 @@ import numpy as np
 
 from . import kinematics, path, safety, tensors
 from .contract import COSTMAP_INPUT, GOAL_INPUT, STATE_INPUT, ModelSpec
-from .ga import GAConfig, GAPlanner
+from .ga import ARRIVAL_TERMS, GAConfig, GAPlanner
 from .planner import PlannerConfig, RobotSnapshot, build_inputs, make_safe
 
 Policy = Callable[[dict[str, np.ndarray]], np.ndarray]  # feed dict (batch 1) → [1, steps*3]
@@ -159,7 +159,9 @@ class PlannerSession:
 
     # ------------------------------------------------------------------ configuration
     def reset_counters(self) -> None:
-        self.ticks = self.rejected = self.fallback_ticks = self.recovery_ticks = self.stalls = 0
+        self.ticks = self.rejected = self.fallback_ticks = self.recovery_ticks = self.stalls = self.takeovers = 0
+        # The last time the GA took over from a network that drove (fallback_compare_margin), and why.
+        self.last_takeover: tuple[float, str] | None = None
         # The last time the progress checker found no progress, and what it said (diagnostics WARN).
         self.last_stall: tuple[float, str] | None = None
 
@@ -178,6 +180,8 @@ class PlannerSession:
         self._fallback_active = False
         self._network_ok_since: float | None = None
         self._no_plan_since: float | None = None
+        self._next_compare: float | None = None  # when the GA next plans beside a driving network
+        self._network_behind = False  # the fallback's last comparison: the network's plan clearly worse
         self._restart_progress()
         if self._ga is not None:
             self._ga.reset()
@@ -572,9 +576,13 @@ class PlannerSession:
                         self._network_ok_since = None  # the hold time counts from the takeover
                     self._fallback_active = True
                 elif self._fallback_active and check.ok and now - self._network_ok_since >= c.fallback_hold_time \
-                        and progress_made:
+                        and progress_made and not self._network_behind:
                     self._fallback_active = False
+                    self._next_compare = now + c.fallback_compare_period
             if check.ok and not self._fallback_active:
+                taken = self._compare(d, window, robot, now) if fallback else None
+                if taken is not None:
+                    return taken
                 self._no_plan_since = self._escape_until = None
                 return controls, check.relative_poses, "onnx"
             if not fallback:
@@ -589,9 +597,49 @@ class PlannerSession:
         self.fallback_ticks += 1
         d.ga_raw, check, controls = self._run(self._ga_policy, d.feed, window, robot, d, "fallback")
         if check.ok:
+            if d.network_ok and c.fallback_compare_period > 0:
+                self._network_behind = self._behind_by(d, window) > c.fallback_compare_margin
+                if self._network_behind:
+                    self._network_ok_since = None  # the hold time counts from a plan as good as the GA's
             self._no_plan_since = None
             return controls, check.relative_poses, "ga"
         return self._nothing_valid(d, now, f"fallback: {check.reason}", recover=True)
+
+    def _compare(self, d: Decision, window: np.ndarray, robot: RobotSnapshot, now: float
+                 ) -> tuple[np.ndarray, np.ndarray, str] | None:
+        """While the network drives, every ``fallback_compare_period`` the GA plans on the same feed; when the
+        GA's cost of the network's (accepted) plan exceeds that of the GA's own by more than
+        ``fallback_compare_margin`` (s of estimated arrival), the fallback takes over with its plan. A network
+        that creeps or heads the long way round is noticed within a period instead of the progress checker's
+        ``movement_time_allowance``. None: the network keeps driving."""
+        c = self.config
+        if c.fallback_compare_period <= 0 or (self._next_compare is not None and now < self._next_compare):
+            return None
+        self._next_compare = now + c.fallback_compare_period
+        d.ga_raw, check, controls = self._run(self._ga_policy, d.feed, window, robot, d, "fallback")
+        if not check.ok:
+            return None
+        behind = self._behind_by(d, window)
+        if behind <= c.fallback_compare_margin:
+            return None
+        self._fallback_active, self._network_behind, self._network_ok_since = True, True, None
+        self.takeovers += 1
+        self.fallback_ticks += 1
+        self.last_takeover = (now, f"the GA's plan is {behind:.1f} s better than the network's "
+                                   f"(fallback_compare_margin {c.fallback_compare_margin:g} s): the GA drives")
+        self._no_plan_since = self._escape_until = None
+        return controls, check.relative_poses, "ga"
+
+    def _behind_by(self, d: Decision, window: np.ndarray) -> float:
+        """How much later the network's raw plan of this tick gets the robot there than the GA's (s): the GA's
+        arrival terms (``ga.ARRIVAL_TERMS``) of both, the base following each plan at its limits."""
+        goal = d.feed[GOAL_INPUT][0].astype(np.float64)
+        velocity = d.feed[STATE_INPUT][0, 3:6].astype(np.float64)
+        final = bool(np.hypot(goal[0], goal[1]) < self.config.goal_clip_distance - 1e-3)  # as GAPlanner.plan
+        plans = np.stack([d.network_raw, d.ga_raw]).reshape(2, self.spec.steps, 3)
+        terms = self._ga.cost_terms(plans, window, velocity, goal, final, self.config.xy_goal_tolerance)
+        cost = sum(terms[k] for k in ARRIVAL_TERMS)
+        return float(cost[0] - cost[1])
 
     def _restart_progress(self) -> None:
         self._progress.reset()

@@ -462,3 +462,17 @@ def test_no_progress_is_a_warning_with_the_reason_and_the_fallback_drives(harnes
     assert d["level"] == 1 and "moved less than 0.3 m in 1 s" in d["message"], d
     assert int(d["stalls"]) >= 1
     assert h.wait_for(lambda: any(s.get("planner") == "ga" for s in h.statuses()), 10), h.statuses()[-3:]
+
+
+def test_a_creeping_network_is_overtaken_by_the_ga_comparison_and_diagnostics_say_why(harness_factory, models,
+                                                                                       tmp_path, spec):
+    """fallback_compare_period: a network whose plans are accepted but creep at 2 cm/s is overtaken by the GA
+    within a second or two, long before the progress checker's movement_time_allowance (10 s) runs out."""
+    creep = om.constant(str(tmp_path / "creep.onnx"), (0.02, 0.0, 0.0), spec)
+    h = harness_factory({"model_path": creep, "planner": "hybrid", "fallback_compare_period": 0.5,
+                         "fallback_compare_margin": 0.5, "max_tick_time": 2.0, "diagnostics_period": 0.2})
+    h.set_costmap(FREE, 0.05, ORIGIN)
+    h.send_goal(2.0, 0.0)
+    assert h.wait_for(lambda: any(s.get("planner") == "ga" for s in h.statuses()), 5), h.statuses()[-3:]
+    d = h.wait_diag(lambda d: int(d.get("fallback_takeovers", 0)) >= 1, 5)
+    assert "better than the network's" in d["last_takeover"] and int(d["stalls"]) == 0, d

@@ -266,8 +266,9 @@ def test_a_repeated_odometry_stamp_keeps_the_history():
 
 def test_fallback_after_n_rejections_and_back_after_the_hold_time():
     net = Switchable((0.5, 0.0, 0.0))
+    # fallback_compare_period 0: here only the rejections hand over (the comparison has its own tests)
     s = session(net, wall_x=0.5, goal=(0.0, 1.5, 0.0), planner="hybrid", fallback_after_rejections=3,
-                fallback_hold_time=0.5)
+                fallback_hold_time=0.5, fallback_compare_period=0.0)
     for k in range(2):
         d = s.tick(0.05 * k)
         assert d.reason is StopReason.PLAN_REJECTED and not s.using_fallback
@@ -291,7 +292,8 @@ def test_no_progress_is_recorded_with_the_reason_and_hands_over_to_the_fallback(
     """Nav2's progress checker: accepted plans that leave the robot where it is (here: a network that
     creeps at 1 cm/s while the base never moves) count as a stall after movement_time_allowance."""
     net = constant((0.01, 0.0, 0.0))
-    s = session(net, planner="hybrid", required_movement_radius=0.5, movement_time_allowance=2.0)
+    s = session(net, planner="hybrid", required_movement_radius=0.5, movement_time_allowance=2.0,
+                fallback_compare_period=0.0)  # the progress checker alone (the comparison would act at once)
     t = 0.0
     while t < 2.0 + 1e-9:
         s.set_costmap(grid(), t)
@@ -312,10 +314,49 @@ def test_no_progress_is_recorded_with_the_reason_and_hands_over_to_the_fallback(
     assert d.planner == "onnx" and plain.stalls == 1 and "fallback" not in plain.last_stall[1]
 
 
+def _drive(s: PlannerSession, t0: float, t1: float, dt: float = 0.05) -> list[Decision]:
+    """Tick from t0 to t1 (exclusive) with fresh inputs at the origin."""
+    out = []
+    for t in np.arange(t0, t1 - 1e-9, dt):
+        t = round(float(t), 6)
+        s.set_costmap(grid(), t)
+        s.set_odometry(np.zeros(3), np.zeros(3), t)
+        out.append(s.tick(t))
+    return out
+
+
+def test_a_network_that_creeps_is_overtaken_by_the_ga_at_the_next_comparison_and_gets_back_once_as_good():
+    """fallback_compare_period: the GA also plans beside a driving network; its estimate says a 2 cm/s creep
+    toward a goal 1.5 m ahead arrives ~0.9 s later than its own plan, more than the 0.5 s margin, so the GA
+    drives at once (no 10 s wait for the progress checker), keeps driving while the network's plans stay worse,
+    and hands back once they are not."""
+    net = Switchable((0.02, 0.0, 0.0))
+    s = session(net, planner="hybrid", fallback_compare_period=1.0, fallback_compare_margin=0.5,
+                fallback_hold_time=0.3)
+    first = _drive(s, 0.0, 0.05)[0]
+    assert first.planner == "ga" and s.using_fallback and s.takeovers == 1 and first.network_ok
+    assert "better than the network's" in s.last_takeover[1] and s.stalls == 0
+    assert all(d.planner == "ga" for d in _drive(s, 0.05, 2.0))  # accepted, but still worse: no hand-back
+    net.twist = (0.5, 0.0, 0.0)  # now as good as the GA's plan
+    after = [d.planner for d in _drive(s, 2.0, 3.0)]
+    assert after[0] == "ga" and after[-1] == "onnx" and s.takeovers == 1, after
+
+
+def test_a_network_as_good_as_the_ga_keeps_driving_and_the_ga_plans_once_per_period():
+    s = session(constant((0.5, 0.0, 0.0)), planner="hybrid", fallback_compare_period=1.0,
+                fallback_compare_margin=0.5)
+    ticks = _drive(s, 0.0, 2.5)
+    assert all(d.planner == "onnx" for d in ticks) and s.takeovers == 0 and s.fallback_ticks == 0
+    compared = [d.stamp for d in ticks if "fallback" in d.timings_ms]
+    assert compared == [0.0, 1.0, 2.0] and all(d.ga_raw is not None for d in ticks if d.stamp in compared)
+    off = session(constant((0.02, 0.0, 0.0)), planner="hybrid", fallback_compare_period=0.0)
+    assert all(d.planner == "onnx" and "fallback" not in d.timings_ms for d in _drive(off, 0.0, 2.0))
+
+
 def test_circling_without_getting_closer_is_no_progress_and_the_fallback_takes_over():
     """The robot keeps moving (a displacement check passes) but gets no closer to the goal."""
     s = session(constant((0.3, 0.0, 0.5)), planner="hybrid", goal=(3.0, 0.0, 0.0), required_movement_radius=0.3,
-                movement_time_allowance=2.0)
+                movement_time_allowance=2.0, fallback_compare_period=0.0)  # the progress checker alone
     t, d = 0.0, None
     while t < 3.0:
         pose = np.array([0.6 * np.cos(2.0 * t) - 0.6, 0.6 * np.sin(2.0 * t), 0.0])  # a circle by the start
@@ -386,7 +427,7 @@ class StillFallback(PlannerSession):
 def test_a_fallback_stuck_at_an_obstacle_escapes_and_drives_until_it_has_made_progress():
     cfg = PlannerConfig.from_params({"planner": "hybrid", "movement_time_allowance": 1.0,
                                      "required_movement_radius": 0.3, "fallback_after_rejections": 3,
-                                     "fallback_hold_time": 0.2}, SPEC)
+                                     "fallback_hold_time": 0.2, "fallback_compare_period": 0.0}, SPEC)
     net = Switchable((0.5, 0.0, 0.0))  # straight into the wall 0.3 m ahead: rejected
     s = StillFallback(cfg, SPEC, net, SMALL_GA)
     s.set_goal(np.array([1.5, 0.0, 0.0]), 0.0, "odom")
@@ -435,7 +476,7 @@ def test_a_fallback_that_keeps_stalling_fails_the_goal_instead_of_escaping_forev
 def test_near_the_goal_the_fallback_hands_back_without_getting_closer_still():
     net = Switchable((0.01, 0.0, 0.0))  # creeps: accepted, but no progress
     s = session(net, planner="hybrid", goal=(0.4, 0.0, 0.0), required_movement_radius=0.5,
-                movement_time_allowance=1.0, fallback_hold_time=0.2)
+                movement_time_allowance=1.0, fallback_hold_time=0.2, fallback_compare_period=0.0)
     planners = []
     for k in range(30):
         t = round(0.1 * k, 6)
@@ -447,7 +488,7 @@ def test_near_the_goal_the_fallback_hands_back_without_getting_closer_still():
 
 def test_a_longer_replanned_path_is_no_stall():
     s = session(constant((0.5, 0.0, 0.0)), goal=None, planner="hybrid", required_movement_radius=0.3,
-                movement_time_allowance=1.0)
+                movement_time_allowance=1.0, fallback_compare_period=0.0)  # the progress checker alone
     straight = np.array([[x, 0.0, 0.0] for x in np.linspace(0.0, 2.0, 21)])
     assert s.set_path(straight, 0.0, "odom") is None
     s.tick(0.0)

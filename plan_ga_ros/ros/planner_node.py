@@ -611,7 +611,8 @@ class PlannerNode(LifecycleNode):
                 values.update({
                     "ticks": session.ticks, "plans_rejected": session.rejected,
                     "fallback_ticks": session.fallback_ticks, "recovery_ticks": session.recovery_ticks,
-                    "stalls": session.stalls,
+                    "stalls": session.stalls, "fallback_takeovers": session.takeovers,
+                    "last_takeover": bounded(session.last_takeover[1]) if session.last_takeover else "none",
                     "fallback_share": f"{session.fallback_ticks / max(session.ticks, 1):.3f}",
                     "achieved_rate_hz": f"{self._stats.rate():.2f}",
                     "costmap_age_s": "none" if ages["costmap"] is None else f"{ages['costmap']:.3f}",
