@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from plan_ga_ros import parameters
 from plan_ga_ros.sim.scenes import SCENES, make_scene
 from plan_ga_ros.sim.world import BASE_KINDS, NEW_FAMILIES, Scenario, make_scenario
 
@@ -140,10 +141,13 @@ def jobs_for(cfg: Config, suite: SuiteConfig, model_path: str) -> list[SuiteJob]
 
 
 def fingerprint(cfg: Config, suite: SuiteConfig, model_path: str) -> str:
-    """What the results depend on besides a job's key: the model's bytes and the configs."""
+    """What the results depend on besides a job's key: the model's bytes and the configs. With a model also
+    the node's parameter defaults (the hybrid's rules, e.g. fallback_compare_margin, are parameters); without
+    (``configs``, what the GA's and naive episodes are kept by) not."""
     h = hashlib.sha256()
     if model_path and Path(model_path).is_file():
         h.update(Path(model_path).read_bytes())
+        h.update(json.dumps(parameters.defaults(), sort_keys=True, default=str).encode())
     sections = {k: asdict(cfg)[k] for k in ("world", "episode", "ga", "inflation_decay")}
     sections["world"].pop("kinds")  # not used: a job names its family
     h.update(json.dumps([sections, suite.seed_base], sort_keys=True, default=str).encode())

@@ -228,3 +228,17 @@ def test_randomisation_draws_user_settings_in_range_deterministically():
     # The seed's world is the same; only its costs change.
     a, b = make_scenario(900_001, WorldConfig(), "door"), make_scenario(900_001, world, "door")
     assert np.array_equal(a.world.obstacles, b.world.obstacles) and np.array_equal(a.start, b.start)
+
+
+def test_the_models_episodes_are_redone_when_the_nodes_parameter_defaults_change(model, monkeypatch):
+    """hybrid's rules are node parameters (e.g. fallback_compare_margin): a changed default must not reuse the
+    model's episodes, while the GA's and naive episodes (``configs``) stay."""
+    from plan_ga_ros import parameters
+
+    suite = SuiteConfig(families=("door",), inflation_radii=(0.55,), rates=(20.0,), episodes_per_cell=1,
+                        controllers=("hybrid",), scenes=())
+    stamp, configs = fingerprint(Config(), suite, str(model)), fingerprint(Config(), suite, "")
+    changed = {**parameters.defaults(), "fallback_compare_margin": 2.5}
+    monkeypatch.setattr(parameters, "defaults", lambda: changed)
+    assert fingerprint(Config(), suite, str(model)) != stamp
+    assert fingerprint(Config(), suite, "") == configs
