@@ -82,12 +82,12 @@ _TABLE: tuple[Param, ...] = (
     _p("fallback_after_rejections", 3, "Consecutive rejected network plans before the fallback plans.", 1, 1000),
     _p("fallback_hold_time", 1.0, "Once the fallback drives, the network's plans must be accepted this "
        "long (s) before it drives again (hysteresis).", 0.0, 60.0),
-    _p("fallback_compare_period", 1.0, "hybrid with the GA fallback: while the network drives, the GA also plans "
+    _p("fallback_compare_period", 2.0, "hybrid with the GA fallback: while the network drives, the GA also plans "
        "this often (s) and takes over when its plan is clearly better (fallback_compare_margin); 0 = never.",
        0.0, 60.0),
     _p("fallback_compare_margin", 1.0, "... better: the base following the network's plan arrives this much "
-       "later (s, the GA's estimate of time to the goal) than following the GA's. The network drives again only "
-       "once its plan is within the margin.", 0.0, 100.0),
+       "later (s, the GA's estimate of time to the goal) than following the GA's, or collides beyond the checked "
+       "horizon. The network drives again only once its plan is within half the margin.", 0.0, 100.0),
     _p("max_tick_time", 0.25, "A tick running longer than this (s) gets a zero command and ERROR from the "
        "watchdog.", 0.01, 2.0),
     _p("clock_timeout", 1.0, "Under use_sim_time: /clock not advancing for this long (wall s) stops the "

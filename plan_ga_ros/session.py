@@ -181,7 +181,8 @@ class PlannerSession:
         self._network_ok_since: float | None = None
         self._no_plan_since: float | None = None
         self._next_compare: float | None = None  # when the GA next plans beside a driving network
-        self._network_behind = False  # the fallback's last comparison: the network's plan clearly worse
+        self._network_behind = False  # the fallback's last comparison: the network's plan not yet as good
+        self._ga_planned_at: float | None = None  # when the GA last planned (hybrid: its warm start's age)
         self._restart_progress()
         if self._ga is not None:
             self._ga.reset()
@@ -576,7 +577,7 @@ class PlannerSession:
                         self._network_ok_since = None  # the hold time counts from the takeover
                     self._fallback_active = True
                 elif self._fallback_active and check.ok and now - self._network_ok_since >= c.fallback_hold_time \
-                        and progress_made and not self._network_behind:
+                        and progress_made and not (self._network_behind and c.fallback_compare_period > 0):
                     self._fallback_active = False
                     self._next_compare = now + c.fallback_compare_period
             if check.ok and not self._fallback_active:
@@ -595,10 +596,12 @@ class PlannerSession:
             if escaped is not None:
                 return escaped
         self.fallback_ticks += 1
+        self._ga_warm_start(now)
         d.ga_raw, check, controls = self._run(self._ga_policy, d.feed, window, robot, d, "fallback")
         if check.ok:
             if d.network_ok and c.fallback_compare_period > 0:
-                self._network_behind = self._behind_by(d, window) > c.fallback_compare_margin
+                # hysteresis: taken over beyond the margin, handed back within half of it
+                self._network_behind = self._behind_by(d, window)[0] > 0.5 * c.fallback_compare_margin
                 if self._network_behind:
                     self._network_ok_since = None  # the hold time counts from a plan as good as the GA's
             self._no_plan_since = None
@@ -616,30 +619,41 @@ class PlannerSession:
         if c.fallback_compare_period <= 0 or (self._next_compare is not None and now < self._next_compare):
             return None
         self._next_compare = now + c.fallback_compare_period
+        self._ga_warm_start(now)
         d.ga_raw, check, controls = self._run(self._ga_policy, d.feed, window, robot, d, "fallback")
         if not check.ok:
             return None
-        behind = self._behind_by(d, window)
+        behind, collides = self._behind_by(d, window)
         if behind <= c.fallback_compare_margin:
             return None
         self._fallback_active, self._network_behind, self._network_ok_since = True, True, None
         self.takeovers += 1
         self.fallback_ticks += 1
-        self.last_takeover = (now, f"the GA's plan is {behind:.1f} s better than the network's "
-                                   f"(fallback_compare_margin {c.fallback_compare_margin:g} s): the GA drives")
+        why = ("the network's plan collides beyond the checked horizon" if collides else
+               f"the GA's plan arrives {behind:.1f} s sooner than the network's")
+        self.last_takeover = (now, f"{why} (fallback_compare_margin {c.fallback_compare_margin:g} s): the GA drives")
         self._no_plan_since = self._escape_until = None
         return controls, check.relative_poses, "ga"
 
-    def _behind_by(self, d: Decision, window: np.ndarray) -> float:
-        """How much later the network's raw plan of this tick gets the robot there than the GA's (s): the GA's
-        arrival terms (``ga.ARRIVAL_TERMS``) of both, the base following each plan at its limits."""
+    def _ga_warm_start(self, now: float) -> None:
+        """hybrid: the GA's warm start (its last plan, shifted by one step) is dropped when it is older than a
+        tick: the network drove in between."""
+        stale = self._ga_planned_at is None or now - self._ga_planned_at > 1.5 * self.config.control_period
+        if stale and self._ga is not None:
+            self._ga.reset()
+        self._ga_planned_at = now
+
+    def _behind_by(self, d: Decision, window: np.ndarray) -> tuple[float, bool]:
+        """(how much later the network's raw plan of this tick gets the robot there than the GA's (s), whether
+        it collides beyond the safety layer's horizon): the GA's arrival terms (``ga.ARRIVAL_TERMS``: time,
+        collision, grazing margin) of both plans, the base following each at its limits."""
         goal = d.feed[GOAL_INPUT][0].astype(np.float64)
         velocity = d.feed[STATE_INPUT][0, 3:6].astype(np.float64)
         final = bool(np.hypot(goal[0], goal[1]) < self.config.goal_clip_distance - 1e-3)  # as GAPlanner.plan
         plans = np.stack([d.network_raw, d.ga_raw]).reshape(2, self.spec.steps, 3)
         terms = self._ga.cost_terms(plans, window, velocity, goal, final, self.config.xy_goal_tolerance)
         cost = sum(terms[k] for k in ARRIVAL_TERMS)
-        return float(cost[0] - cost[1])
+        return float(cost[0] - cost[1]), bool(terms["collision"][0] > terms["collision"][1])
 
     def _restart_progress(self) -> None:
         self._progress.reset()

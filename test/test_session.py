@@ -335,11 +335,22 @@ def test_a_network_that_creeps_is_overtaken_by_the_ga_at_the_next_comparison_and
                 fallback_hold_time=0.3)
     first = _drive(s, 0.0, 0.05)[0]
     assert first.planner == "ga" and s.using_fallback and s.takeovers == 1 and first.network_ok
-    assert "better than the network's" in s.last_takeover[1] and s.stalls == 0
+    assert "sooner than the network's" in s.last_takeover[1] and s.stalls == 0
     assert all(d.planner == "ga" for d in _drive(s, 0.05, 2.0))  # accepted, but still worse: no hand-back
     net.twist = (0.5, 0.0, 0.0)  # now as good as the GA's plan
     after = [d.planner for d in _drive(s, 2.0, 3.0)]
     assert after[0] == "ga" and after[-1] == "onnx" and s.takeovers == 1, after
+
+
+def test_turning_the_comparison_off_lets_a_network_that_was_behind_drive_again():
+    net = Switchable((0.02, 0.0, 0.0))
+    s = session(net, planner="hybrid", fallback_compare_period=1.0, fallback_compare_margin=0.5,
+                fallback_hold_time=0.2)
+    assert _drive(s, 0.0, 0.05)[0].planner == "ga" and s.takeovers == 1
+    s.set_config(PlannerConfig.from_params({"planner": "hybrid", "fallback_compare_period": 0.0,
+                                            "fallback_hold_time": 0.2}, SPEC))
+    net.twist = (0.5, 0.0, 0.0)
+    assert _drive(s, 0.05, 1.0)[-1].planner == "onnx"
 
 
 def test_a_network_as_good_as_the_ga_keeps_driving_and_the_ga_plans_once_per_period():

@@ -12,8 +12,10 @@ unread. Measured at batch 1, one thread: 0.094 ms against 0.145 ms (docs/PERFORM
 With ``hypotheses`` K > 1 the head proposes K plans and a score for each (trained winner-takes-all:
 the expert's choices in one state are often several, e.g. around a pillar on the left or on the
 right, and a single regressed plan averages them into a hesitant creep). The graph itself picks the
-plan to return: the best score among the plans whose first second stays out of high window cost
-(the training loss's clearance rule), so the [B, steps*3] output contract is unchanged.
+plan to return: the highest score minus SELECT_WEIGHT times the window cost above SELECT_COST summed
+over the plan's first second (the training loss's clearance rule). A soft rule on purpose: in a
+doorway every plan passes some high cost, and a hard one would pick whichever moves least. The
+[B, steps*3] output contract is unchanged.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from .losses import rollout_xy, window_cost
 
 SELECT_LOOKAHEAD_TIME = 1.0  # s of each hypothesis checked against the window before the pick
 SELECT_COST = 0.8  # window cost under the robot centre above which a hypothesis is penalised
-SELECT_WEIGHT = 100.0  # per unit of cost above SELECT_COST: dominates any score difference
+SELECT_WEIGHT = 100.0  # per unit of cost above SELECT_COST and step: large against typical score gaps
 MOTION_FROM = STATE_FIELDS.index("v_x")  # the state's pose entries (x, y, θ) come before it and go unread
 
 
@@ -97,13 +99,20 @@ class PlannerNet(nn.Module):
         cost = window_cost(costmap, xy, self.spec.window_cells, self.spec.resolution)
         return torch.relu(cost - SELECT_COST).sum(dim=-1)
 
+    def choice(self, costmap: torch.Tensor, plans: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        """[B] the index of the hypothesis the graph returns: the best score less the cost penalty."""
+        return (scores - SELECT_WEIGHT * self.blocked(costmap, plans)).argmax(dim=1)
+
+    def pick(self, costmap: torch.Tensor, plans: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        """The plan [B, steps*3] the graph returns of ``hypotheses``' output (the only one when K = 1)."""
+        if self.k > 1:
+            best = self.choice(costmap, plans, scores)
+            plans = torch.gather(plans, 1, best.view(-1, 1, 1, 1).expand(-1, 1, self.steps, self.controls))
+        return plans.reshape(-1, self.steps * self.controls)
+
     def forward(self, costmap: torch.Tensor, robot_state: torch.Tensor, goal: torch.Tensor,
                 metadata: torch.Tensor) -> torch.Tensor:
-        plans, scores = self.hypotheses(costmap, robot_state, goal, metadata)
-        if self.k > 1:
-            pick = (scores - SELECT_WEIGHT * self.blocked(costmap, plans)).argmax(dim=1)
-            plans = torch.gather(plans, 1, pick.view(-1, 1, 1, 1).expand(-1, 1, self.steps, self.controls))
-        return plans.reshape(-1, self.steps * self.controls)
+        return self.pick(costmap, *self.hypotheses(costmap, robot_state, goal, metadata))
 
     def normalised(self, plan: torch.Tensor) -> torch.Tensor:
         """Plans [..., steps*3] or [..., steps, 3] in SI units → the tanh range, where the loss is measured."""

@@ -10,7 +10,7 @@ from pathlib import Path
 from .config import Config, ConfigError, to_dict
 from .episodes import REPEAT_LABEL_EVERY
 from .evaluate import table
-from .model import SELECT_COST, SELECT_LOOKAHEAD_TIME
+from .model import SELECT_COST, SELECT_LOOKAHEAD_TIME, SELECT_WEIGHT
 
 RATE_HEADING = "## Planning rate"
 
@@ -98,8 +98,8 @@ def write_model_card(path: Path, cfg: Config, manifest: dict, history: list[dict
     head = ("a head to 60 outputs scaled in-graph by tanh to the velocity limits" if k == 1 else
             f"a head to {k} plans of 60 outputs, scaled in-graph by tanh to the velocity limits, and {k} scores, "
             "trained winner-takes-all against the expert's plan; the graph rolls each plan out over its first "
-            f"{SELECT_LOOKAHEAD_TIME:g} s and returns the best-scored one among those that keep the robot centre "
-            f"out of window cost above {SELECT_COST:g}")
+            f"{SELECT_LOOKAHEAD_TIME:g} s and returns the one with the highest score minus {SELECT_WEIGHT:g} × the "
+            f"window cost above {SELECT_COST:g} under the robot centre, summed over those steps")
     text = f"""# Model card: plan_ga_ros planner
 
 ## What it is

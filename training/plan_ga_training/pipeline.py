@@ -251,8 +251,12 @@ def train_round(cfg: Config, data: Path, run: Path, rnd: int, files: list[str], 
     kept, record = rounds / f"round{rnd}.pt", rounds / f"round{rnd}.json"
     trained_on = json.loads(json.dumps({"files": files, "content_hash": content_hash, "model": to_dict(cfg.model),
                                         "train": to_dict(cfg.train)}))  # as the record reads back
-    if kept.exists() and record.exists() and \
-            {k: json.loads(record.read_text()).get(k) for k in trained_on} == trained_on:
+
+    def same(rec: dict) -> bool:  # the thread count does not change what is learnt
+        return all(rec.get(k) == v if k != "train" else
+                   {**(rec.get(k) or {}), "threads": None} == {**v, "threads": None} for k, v in trained_on.items())
+
+    if kept.exists() and record.exists() and same(json.loads(record.read_text())):
         shutil.copy(kept, run / "planner.pt")
         print(f"training round {rnd}: done before on these {len(files)} shards, checkpoint {kept} reused")
         return

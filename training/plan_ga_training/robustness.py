@@ -143,7 +143,8 @@ def jobs_for(cfg: Config, suite: SuiteConfig, model_path: str) -> list[SuiteJob]
 def fingerprint(cfg: Config, suite: SuiteConfig, model_path: str) -> str:
     """What the results depend on besides a job's key: the model's bytes and the configs. With a model also
     the node's parameter defaults (the hybrid's rules, e.g. fallback_compare_margin, are parameters); without
-    (``configs``, what the GA's and naive episodes are kept by) not."""
+    (``configs``, what the GA's and naive episodes are kept by) not: a changed default that the GA or naive
+    controller uses too (a velocity limit, collision_lookahead_time) needs a fresh ``--json`` file."""
     h = hashlib.sha256()
     if model_path and Path(model_path).is_file():
         h.update(Path(model_path).read_bytes())

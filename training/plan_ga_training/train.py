@@ -25,6 +25,7 @@ from .losses import planner_loss
 from .model import PlannerNet
 
 CHECKPOINT_FORMAT = 2  # 1 was a bare state dict
+ARGS_BEFORE = {"hypotheses": 1}  # PlannerNet arguments a checkpoint may predate, and what they were then
 
 
 @dataclass
@@ -53,11 +54,12 @@ def load_checkpoint(path: Path) -> Checkpoint:
                               "spec, config, epoch); a bare state dict is the old format: retrain")
     try:
         spec = ModelSpec.from_json(data["spec"])
-        model = PlannerNet(spec, **data["model_args"])
+        args = {**ARGS_BEFORE, **data["model_args"]}  # arguments added since default to the old network
+        model = PlannerNet(spec, **args)
         model.load_state_dict(data["model"])
     except (KeyError, TypeError, RuntimeError, ContractError) as exc:
         raise CheckpointError(f"cannot rebuild the network from {path}: {str(exc).splitlines()[0]}") from exc
-    return Checkpoint(model.eval(), spec, dict(data["model_args"]), data.get("config", {}), int(data.get("epoch", -1)))
+    return Checkpoint(model.eval(), spec, args, data.get("config", {}), int(data.get("epoch", -1)))
 
 
 MIRRORED = ("y", "theta", "v_y", "omega", "a_y", "alpha")  # state entries that change sign left ↔ right
@@ -133,9 +135,9 @@ def train(train_data: dict[str, np.ndarray], val_data: dict[str, np.ndarray], co
             loss.backward()
             opt.step()
             total += loss.item() * len(idx)
-        val = evaluate_loss(model, va, loss_fn, cfg.batch_size)
+        val, picked = evaluate_loss(model, va, loss_fn, cfg.batch_size)
         sched.step(val)
-        history.append({"epoch": epoch, "train": total / n, "val": val, "lr": opt.param_groups[0]["lr"]})
+        history.append({"epoch": epoch, "train": total / n, "val": val, "lr": opt.param_groups[0]["lr"], **picked})
         bar.set_postfix(train=f"{total / n:.4f}", val=f"{val:.4f}")
         if val < best - 1e-6:
             best, best_epoch, wait = val, epoch, 0
@@ -151,13 +153,22 @@ def train(train_data: dict[str, np.ndarray], val_data: dict[str, np.ndarray], co
 
 
 @torch.no_grad()
-def evaluate_loss(model: PlannerNet, data: list[torch.Tensor], loss_fn, batch: int) -> float:
+def evaluate_loss(model: PlannerNet, data: list[torch.Tensor], loss_fn, batch: int) -> tuple[float, dict]:
+    """(the validation loss, and for K > 1 hypotheses what the graph returns: the MSE of its picked plan
+    against the label, and how often its pick is the hypothesis closest to the label)."""
     model.eval()
-    n, total = len(data[-1]), 0.0
+    n, total, picked_se, hits = len(data[-1]), 0.0, 0.0, 0
     for i in range(0, n, batch):
         c, s, g, m, y = (t[i : i + batch] for t in data)
-        total += float(loss_fn(model.hypotheses(c, s, g, m), y, c)) * len(y)
-    return total / max(n, 1)
+        plans, scores = model.hypotheses(c, s, g, m)
+        total += float(loss_fn((plans, scores), y, c)) * len(y)
+        if model.k > 1:
+            target = model.normalised(y)
+            picked_se += float(((model.normalised(model.pick(c, plans, scores)) - target) ** 2).mean(1).sum())
+            err = ((model.normalised(plans) - target.view(-1, 1, *plans.shape[2:])) ** 2).mean(dim=(2, 3))
+            hits += int((model.choice(c, plans, scores) == err.argmin(1)).sum())
+    extra = {"val_picked_mse": picked_se / max(n, 1), "val_pick_is_closest": hits / max(n, 1)} if model.k > 1 else {}
+    return total / max(n, 1), extra
 
 
 def plot_losses(history: list[dict], path: Path) -> None:

@@ -130,6 +130,8 @@ def test_another_network_trains_every_round_again_and_exports_its_pick_in_the_gr
     ckpt = torch.load(run_ / "planner.pt", weights_only=True)
     assert ckpt["model_args"]["hypotheses"] == 3
     assert json.loads((run_ / "rounds" / "round0.json").read_text())["model"]["hypotheses"] == 3
+    history = json.loads((run_ / "rounds" / "round0_history.json").read_text())
+    assert all(h["val_picked_mse"] > 0 and 0 <= h["val_pick_is_closest"] <= 1 for h in history)  # what ships
 
 
 def test_pipeline_trains_on_its_own_shards_only(run_dir, tmp_path):

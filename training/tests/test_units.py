@@ -220,6 +220,20 @@ def test_planner_export_parity_batch_1_and_8(tmp_path, hypotheses):
     checks = verify(model, str(path), SPEC)
     assert {(c.name, c.batch) for c in checks} == {("random", 1), ("random", 8)}
     assert all(c.ok for c in checks), checks
+    # costs rising ahead of the robot: each hypothesis's rollout is charged differently, so the in-graph pick
+    # (rollout, GridSample, argmax, gather) is compared between PyTorch and ONNX Runtime too
+    x = window_cell_centres(SPEC)[0, :, 0]
+    ramp = np.tile(np.clip(0.78 + 0.3 * x, 0.0, 1.0), (50, 1)).astype(np.float32)
+    rng = np.random.default_rng(7)
+    real = {"costmap": np.repeat(ramp[None, None], 8, 0), "state": rng.normal(0, 0.2, (8, 9)).astype(np.float32),
+            "goal": rng.uniform(-2, 2, (8, 3)).astype(np.float32), "meta": np.tile([[3.0, 0.1]], (8, 1)),
+            "label": np.zeros((8, 60), np.float32)}
+    if hypotheses > 1:
+        plans, _ = model.hypotheses(*(torch.from_numpy(np.asarray(real[k], np.float32))
+                                      for k in ("costmap", "state", "goal", "meta")))
+        assert (model.blocked(torch.from_numpy(real["costmap"]), plans) > 0).any()
+    checks = verify(model, str(path), SPEC, real)
+    assert len(checks) == 4 and all(c.ok for c in checks), checks
     # A different model's weights do not verify: the check can fail.
     other = PlannerNet(SPEC, **{**MODEL_ARGS, "hypotheses": hypotheses}).eval()
     assert not all(c.ok for c in verify(other, str(path), SPEC))
@@ -365,6 +379,9 @@ def test_checkpoint_is_self_describing_and_old_format_is_refused(tmp_path):
     assert set(raw) == {"format", "model", "model_args", "spec", "config", "epoch"}
     ckpt = load_checkpoint(path)
     assert ckpt.spec == spec and ckpt.epoch == 5 and ckpt.config == {"seed": 3, "world": {"a": [1, 2]}}
+    # saved before the network had a ``hypotheses`` argument: read as the single-plan network it was, so a
+    # config of today (hypotheses: 1) can fine-tune it
+    assert ckpt.model_args == {"hidden": 16, "decay_scale": 7.0, "hypotheses": 1}
     x = [torch.rand(2, 1, 50, 50), torch.rand(2, 9), torch.rand(2, 3), torch.rand(2, 2)]
     assert torch.equal(ckpt.model(*x), model(*x))
     torch.save(model.state_dict(), path)  # format 1: a bare state dict
