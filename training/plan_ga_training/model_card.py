@@ -94,6 +94,7 @@ def write_model_card(path: Path, cfg: Config, manifest: dict, history: list[dict
                     f"{cfg.world.inflation_radius} m, cost_scaling_factor drawn from {cfg.world.decay_range});")
     focus = (f"; from round 2 on, families drawn in proportion to the network's shortfall against the GA "
              f"(floor {cfg.dagger.focus_floor:g})" if cfg.dagger.focus_floor > 0 else "")
+    notes = "".join(f"\n- {name}: {s['note']}" for name, s in summary.items() if s.get("note"))
     k = cfg.model.hypotheses
     head = ("a head to 60 outputs scaled in-graph by tanh to the velocity limits" if k == 1 else
             f"a head to {k} plans of 60 outputs, scaled in-graph by tanh to the velocity limits, and {k} scores, "
@@ -104,8 +105,8 @@ def write_model_card(path: Path, cfg: Config, manifest: dict, history: list[dict
 
 ## What it is
 A {info['parameters']:,}-parameter CNN policy (3 conv layers 1→32→64→128, kernels 5/3/3,
-stride 2, a {cfg.model.hidden}-unit layer; state and goal encoders; {head}) that imitates a genetic-algorithm
-planner. Input: a 50×50 robot-centred
+stride 2, a {cfg.model.hidden}-unit layer; state and goal encoders;
+{head}) that imitates a genetic-algorithm planner. Input: a 50×50 robot-centred
 cost window at {meta.get('resolution')} m, body velocities and accelerations, the goal in the robot
 frame clipped to {meta.get('goal_clip_distance')} m, [inflation_decay, resolution]. Output: 20 steps ×
 (v_x, v_y, ω) at dt = {meta.get('dt')} s. Kinematics: {meta.get('kinematics')}; limits: {meta.get('limits')}.
@@ -135,7 +136,7 @@ timeout {cfg.episode.max_time} s:
 ```
 {table(summary)}
 ```
-ONNX success / GA success = {ratio:.1%}. Picture: `evaluation.png`.
+ONNX success / GA success = {ratio:.1%}. Picture: `evaluation.png`.{notes}
 
 {rate_table(rate_evaluations) if len(rate_evaluations) > 1 else ""}
 ## Speed (batch 1, one thread, {platform.processor() or platform.machine()})
@@ -155,7 +156,9 @@ with limits like the above, fed by a Nav2 rolling-window local costmap in the od
 - Trained in simulation on a perfect base with exact odometry; real bases add latency and slip.
 - Different footprints, velocity limits or inflation settings far from training need retraining.
 - Every plan passes the node's safety layer; with `planner: onnx` a rejected plan stops the robot,
-  with `hybrid` (the node's default) the GA expert plans instead until the network's plans are accepted.
+  with `hybrid` (the node's default) the GA expert plans instead until the network's plans are accepted
+  and within `fallback_compare_margin` of the GA's (the GA also checks a driving network every
+  `fallback_compare_period`).
 
 Pipeline time: {elapsed_s / 60:.1f} min on this machine ({platform.machine()}, {os.cpu_count()} cores){reused_note}.
 
