@@ -50,11 +50,13 @@ def window_cost(costmap: torch.Tensor, xy: torch.Tensor, cells: int, resolution:
 
 def clearance_penalty(costmap: torch.Tensor, plan: torch.Tensor, spec: ModelSpec, lookahead_steps: int,
                       threshold: float) -> torch.Tensor:
-    """Mean over the batch (and hypotheses) of Σ_k relu(cost_k − threshold) over the first
-    ``lookahead_steps`` poses of plans [B, T, 3] or [B, K, T, 3]."""
+    """Mean over the batch of Σ_k relu(cost_k − threshold) over the first ``lookahead_steps`` poses of plans
+    [B, T, 3], or of its sum over the hypotheses of plans [B, K, T, 3] (each plan may be the one picked, so
+    each is held to the single plan's rule, not 1/K of it)."""
     xy = rollout_xy(plan[..., :lookahead_steps, :], spec.dt)
     cost = window_cost(costmap, xy, spec.window_cells, spec.resolution)
-    return torch.relu(cost - threshold).sum(dim=-1).mean()
+    per_plan = torch.relu(cost - threshold).sum(dim=-1)  # [B] or [B, K]
+    return per_plan.reshape(per_plan.shape[0], -1).sum(dim=1).mean()
 
 
 def planner_loss(model: PlannerNet, out: tuple[torch.Tensor, torch.Tensor], label: torch.Tensor,

@@ -124,6 +124,8 @@ def test_clearance_penalty_charges_a_plan_into_an_obstacle_and_pushes_it_away():
     aside = torch.tensor([[[0.0, 0.0, 1.0]] * 20])
     penalty = clearance_penalty(cost, ahead, SPEC, 10, 0.5)
     assert float(penalty) > 0 and float(clearance_penalty(cost, aside, SPEC, 10, 0.5)) == 0
+    both = torch.stack([ahead, aside], dim=1)  # [1, 2, T, 3]: two hypotheses, each held to the full rule
+    assert float(clearance_penalty(cost, both, SPEC, 10, 0.5)) == pytest.approx(float(penalty))
     penalty.backward()
     assert ahead.grad[0, :, 0].sum() > 0  # gradient descent slows the robot down
 
