@@ -591,6 +591,8 @@ class PlannerSession:
             if not self._fallback_active:
                 d.reason = StopReason.PLAN_REJECTED
                 return None
+        if mode == "ga":
+            self._watch_progress(robot, now)
         if self._escape_until is not None:
             escaped = self._escape(d, window, now)
             if escaped is not None:
@@ -654,6 +656,15 @@ class PlannerSession:
         terms = self._ga.cost_terms(plans, window, velocity, goal, final, self.config.xy_goal_tolerance)
         cost = sum(terms[k] for k in ARRIVAL_TERMS)
         return float(cost[0] - cost[1]), bool(terms["collision"][0] > terms["collision"][1])
+
+    def _watch_progress(self, robot: RobotSnapshot, now: float) -> None:
+        """``planner: ga``: Nav2's progress checker for the record (diagnostics WARN, ``stalls``); the GA is the
+        only planner, so it keeps planning."""
+        to_go = self._goal.to_go(robot.pose) if self._goal is not None else 0.0
+        moving = self._progress.check(robot.pose[:2], now)
+        if not (self._approach.check(to_go, now) and moving):
+            self._stalled(now, False, moving)
+            self._restart_progress()
 
     def _restart_progress(self) -> None:
         self._progress.reset()

@@ -364,6 +364,13 @@ def test_a_network_as_good_as_the_ga_keeps_driving_and_the_ga_plans_once_per_per
     assert all(d.planner == "onnx" and "fallback" not in d.timings_ms for d in _drive(off, 0.0, 2.0))
 
 
+def test_the_ga_alone_reports_no_progress_and_keeps_planning():
+    s = session(None, required_movement_radius=0.3, movement_time_allowance=1.0)  # planner: ga
+    ticks = _drive(s, 0.0, 2.6, dt=0.1)  # the base never moves
+    assert all(d.planner == "ga" for d in ticks) and s.stalls == 2
+    assert "no progress: moved less than 0.3 m in 1 s" in s.last_stall[1] and "takes over" not in s.last_stall[1]
+
+
 def test_circling_without_getting_closer_is_no_progress_and_the_fallback_takes_over():
     """The robot keeps moving (a displacement check passes) but gets no closer to the goal."""
     s = session(constant((0.3, 0.0, 0.5)), planner="hybrid", goal=(3.0, 0.0, 0.0), required_movement_radius=0.3,
