@@ -85,9 +85,10 @@ _TABLE: tuple[Param, ...] = (
     _p("fallback_compare_period", 2.0, "hybrid with the GA fallback: while the network drives, the GA also plans "
        "this often (s) and takes over when its plan is clearly better (fallback_compare_margin); 0 = never.",
        0.0, 60.0),
-    _p("fallback_compare_margin", 1.5, "... better: the base following the network's plan arrives this much "
-       "later (s, the GA's estimate of time to the goal) than following the GA's, or collides beyond the checked "
-       "horizon. The network drives again only once its plan is within half the margin.", 0.0, 100.0),
+    _p("fallback_compare_margin", 1.5, "hybrid's comparison: the GA takes over when the base following the "
+       "network's plan would arrive this much later (s, the GA's estimate of time to the goal) than following the "
+       "GA's, or collide beyond the checked horizon; the network drives again once within half the margin.",
+       0.0, 100.0),
     _p("max_tick_time", 0.25, "A tick running longer than this (s) gets a zero command and ERROR from the "
        "watchdog.", 0.01, 2.0),
     _p("clock_timeout", 1.0, "Under use_sim_time: /clock not advancing for this long (wall s) stops the "

@@ -182,7 +182,7 @@ class PlannerSession:
         self._no_plan_since: float | None = None
         self._next_compare: float | None = None  # when the GA next plans beside a driving network
         self._network_behind = False  # the fallback's last comparison: the network's plan not yet as good
-        self._ga_planned_at: float | None = None  # when the GA last planned (hybrid: its warm start's age)
+        self._network_drove = False  # hybrid: the network drove since the GA last planned (its warm start is old)
         self._restart_progress()
         if self._ga is not None:
             self._ga.reset()
@@ -191,6 +191,8 @@ class PlannerSession:
         """Swap in a validated configuration (inputs and the goal are kept)."""
         old, self.config = self.config, config
         self._make_checkers()
+        if old.fallback_compare_period != config.fallback_compare_period:
+            self._next_compare = None
         self._ga = None  # rebuilt with the new limits on first use
         if (old.planner, old.fallback_planner) != (config.planner, config.fallback_planner):
             self._reset_planning()  # no fallback, escape or hand-back of another mode carries over
@@ -199,6 +201,7 @@ class PlannerSession:
         """Swap the network (and the geometry it plans with)."""
         self.network, self.spec = network, spec
         self._ga = None
+        self._next_compare = None
 
     def reset(self) -> None:
         """Forget the goal and every input (deactivate, cleanup, a clock that jumped back)."""
@@ -564,6 +567,7 @@ class PlannerSession:
                 if self._rejections >= c.fallback_after_rejections or not progressing:
                     if not progressing:
                         if self._fallback_active:  # the fallback is stuck too
+                            self._network_behind = False  # the comparison no longer speaks for the GA
                             self._fallback_stalls += 1
                             if self._fallback_stalls > MAX_FALLBACK_STALLS:
                                 return self._fail_goal(
@@ -585,6 +589,7 @@ class PlannerSession:
                 if taken is not None:
                     return taken
                 self._no_plan_since = self._escape_until = None
+                self._network_drove = True
                 return controls, check.relative_poses, "onnx"
             if not fallback:
                 return self._nothing_valid(d, now, check.reason, recover=False)
@@ -598,7 +603,7 @@ class PlannerSession:
             if escaped is not None:
                 return escaped
         self.fallback_ticks += 1
-        self._ga_warm_start(now)
+        self._ga_warm_start()
         d.ga_raw, check, controls = self._run(self._ga_policy, d.feed, window, robot, d, "fallback")
         if check.ok:
             if d.network_ok and c.fallback_compare_period > 0:
@@ -618,10 +623,12 @@ class PlannerSession:
         that creeps or heads the long way round is noticed within a period instead of the progress checker's
         ``movement_time_allowance``. None: the network keeps driving."""
         c = self.config
-        if c.fallback_compare_period <= 0 or (self._next_compare is not None and now < self._next_compare):
+        due = self._next_compare is None or now >= self._next_compare \
+            or self._next_compare - now > c.fallback_compare_period  # the clock went back
+        if c.fallback_compare_period <= 0 or not due:
             return None
         self._next_compare = now + c.fallback_compare_period
-        self._ga_warm_start(now)
+        self._ga_warm_start()
         d.ga_raw, check, controls = self._run(self._ga_policy, d.feed, window, robot, d, "fallback")
         if not check.ok:
             return None
@@ -629,6 +636,7 @@ class PlannerSession:
         if behind <= c.fallback_compare_margin:
             return None
         self._fallback_active, self._network_behind, self._network_ok_since = True, True, None
+        self._restart_progress()  # the GA's own allowance, not what is left of the network's
         self.takeovers += 1
         self.fallback_ticks += 1
         why = ("the network's plan collides beyond the checked horizon" if collides else
@@ -637,13 +645,12 @@ class PlannerSession:
         self._no_plan_since = self._escape_until = None
         return controls, check.relative_poses, "ga"
 
-    def _ga_warm_start(self, now: float) -> None:
-        """hybrid: the GA's warm start (its last plan, shifted by one step) is dropped when it is older than a
-        tick: the network drove in between."""
-        stale = self._ga_planned_at is None or now - self._ga_planned_at > 1.5 * self.config.control_period
-        if stale and self._ga is not None:
+    def _ga_warm_start(self) -> None:
+        """The GA's warm start (its last plan, shifted by one step) is dropped when the network drove since the
+        GA last planned (hybrid); ``planner: ga`` never drops it."""
+        if self._network_drove and self._ga is not None:
             self._ga.reset()
-        self._ga_planned_at = now
+        self._network_drove = False
 
     def _behind_by(self, d: Decision, window: np.ndarray) -> tuple[float, bool]:
         """(how much later the network's raw plan of this tick gets the robot there than the GA's (s), whether

@@ -342,6 +342,52 @@ def test_a_network_that_creeps_is_overtaken_by_the_ga_at_the_next_comparison_and
     assert after[0] == "ga" and after[-1] == "onnx" and s.takeovers == 1, after
 
 
+def test_the_ga_drives_on_while_the_network_is_within_the_margin_but_not_half_of_it():
+    """Hysteresis: taken over beyond fallback_compare_margin (0.8 s; a 2 cm/s creep is ~0.9 s behind here),
+    handed back only within half of it (0.4 s): 10 cm/s (~0.6 s behind) is not enough, 20 cm/s (~0.26 s) is."""
+    net = Switchable((0.02, 0.0, 0.0))
+    s = session(net, planner="hybrid", fallback_compare_period=1.0, fallback_compare_margin=0.8,
+                fallback_hold_time=0.2)
+    assert _drive(s, 0.0, 0.05)[0].planner == "ga"
+    net.twist = (0.1, 0.0, 0.0)
+    assert all(d.planner == "ga" for d in _drive(s, 0.05, 1.5))
+    net.twist = (0.2, 0.0, 0.0)
+    assert _drive(s, 1.5, 2.5)[-1].planner == "onnx" and s.takeovers == 1
+
+
+def test_a_comparison_takeover_gives_the_ga_its_own_progress_allowance():
+    """The network crept for 8.5 s of a 10 s allowance; the GA that takes over is not charged a stall at 10 s."""
+    net = constant((0.02, 0.0, 0.0))
+    s = session(net, planner="hybrid", fallback_compare_period=0.0, movement_time_allowance=10.0)
+    assert all(d.planner == "onnx" for d in _drive(s, 0.0, 8.5, dt=0.1))
+    s.set_config(PlannerConfig.from_params({"planner": "hybrid", "fallback_compare_period": 1.0,
+                                            "fallback_compare_margin": 0.5}, SPEC))
+    after = _drive(s, 8.5, 10.5, dt=0.1)  # the base never moves, as before
+    assert after[0].planner == "ga" and s.takeovers == 1
+    assert all(d.planner == "ga" for d in after) and s.stalls == 0 and s.last_stall is None
+
+
+def test_planner_ga_plans_exactly_as_a_bare_ga_even_across_a_late_tick():
+    """planner: ga's commands do not depend on hybrid's rules (cached GA evaluation episodes rely on it): its
+    plans equal a bare GAPlanner's on the same feeds, warm start kept across a tick that came late."""
+    from plan_ga_ros.contract import COSTMAP_INPUT, STATE_INPUT
+    from plan_ga_ros.ga import GAPlanner
+    from plan_ga_ros.safety import MIN_LOOKAHEAD_TIME
+
+    s = session(None, goal=(1.5, 0.5, 0.0))
+    c = s.config
+    bare = GAPlanner(SPEC, c.limits, c.robot_radius, SMALL_GA, 0, max(c.collision_lookahead_time, MIN_LOOKAHEAD_TIME),
+                     control_period=c.control_period, speed_limit=c.speed_limit)
+    for t in (0.0, 0.05, 0.1, 0.3, 0.35):  # 0.3: a late tick
+        s.set_costmap(grid(), t)
+        s.set_odometry(np.zeros(3), np.zeros(3), t)
+        d = s.tick(t)
+        f = d.feed
+        want = bare.plan(f[COSTMAP_INPUT][0, 0], f[STATE_INPUT][0, 3:6].astype(np.float64),
+                         f[GOAL_INPUT][0].astype(np.float64), c.goal_clip_distance, xy_tolerance=c.xy_goal_tolerance)
+        np.testing.assert_array_equal(d.ga_raw.reshape(-1), want.reshape(-1))
+
+
 def test_turning_the_comparison_off_lets_a_network_that_was_behind_drive_again():
     net = Switchable((0.02, 0.0, 0.0))
     s = session(net, planner="hybrid", fallback_compare_period=1.0, fallback_compare_margin=0.5,

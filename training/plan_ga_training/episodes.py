@@ -156,8 +156,9 @@ class NaiveController:
 
 def ga_labeller(spec: ModelSpec, config: PlannerConfig, ga: GAConfig = GAConfig(), seed: int = 0
                 ) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
-    """The GA expert labelling feeds: a GA of its own (warm-started along the episode), called exactly as
-    the session's fallback calls it."""
+    """The GA expert labelling feeds: a GA of its own, called exactly as ``planner: ga`` calls it (warm-started
+    from its plan of the last labelled tick; hybrid's fallback drops that warm start when the network drove
+    in between)."""
     return PlannerSession(config, spec, None, ga, seed).ga_plan
 
 

@@ -252,7 +252,7 @@ def train_round(cfg: Config, data: Path, run: Path, rnd: int, files: list[str], 
     trained_on = json.loads(json.dumps({"files": files, "content_hash": content_hash, "model": to_dict(cfg.model),
                                         "train": to_dict(cfg.train)}))  # as the record reads back
 
-    def same(rec: dict) -> bool:  # the thread count does not change what is learnt
+    def same(rec: dict) -> bool:  # the thread count changes only the order of float sums
         return all(rec.get(k) == v if k != "train" else
                    {**(rec.get(k) or {}), "threads": None} == {**v, "threads": None} for k, v in trained_on.items())
 

@@ -435,3 +435,26 @@ def test_an_interrupted_sitting_keeps_its_time(tmp_path):
     second = Sittings(path, every=60.0)
     assert second.count == 2 and second.close() >= recorded[0]["seconds"]
     assert len(json.loads(path.read_text())) == 2
+
+
+def test_a_training_round_is_taken_back_for_the_same_config_whatever_the_thread_count(tmp_path, monkeypatch):
+    """pipeline.train_round reuses round<r>.pt trained on the same shards with the same network and training
+    config; train.threads alone does not count, any other training setting does."""
+    from plan_ga_training import pipeline
+
+    def trained(*args, **kwargs):
+        raise AssertionError("trained again")
+
+    run = tmp_path / "run"
+    (run / "rounds").mkdir(parents=True)
+    (run / "rounds" / "round0.pt").write_bytes(b"weights")
+    record = {"files": ["ga_000000.npz"], "content_hash": "ab" * 32, "model": dataclasses.asdict(Config().model),
+              "train": dataclasses.asdict(Config().train)}
+    (run / "rounds" / "round0.json").write_text(json.dumps(record))
+    monkeypatch.setattr(pipeline, "train_on", trained)
+    threads = Config(train=dataclasses.replace(Config().train, threads=1))
+    pipeline.train_round(threads, tmp_path, run, 0, record["files"], record["content_hash"])
+    assert (run / "planner.pt").read_bytes() == b"weights"
+    other = Config(train=dataclasses.replace(Config().train, lr=5e-4))
+    with pytest.raises(AssertionError, match="trained again"):
+        pipeline.train_round(other, tmp_path, run, 0, record["files"], record["content_hash"])
