@@ -618,8 +618,8 @@ class PlannerSession:
     def _compare(self, d: Decision, window: np.ndarray, robot: RobotSnapshot, now: float
                  ) -> tuple[np.ndarray, np.ndarray, str] | None:
         """While the network drives, every ``fallback_compare_period`` the GA plans on the same feed; when the
-        GA's cost of the network's (accepted) plan exceeds that of the GA's own by more than
-        ``fallback_compare_margin`` (s of estimated arrival), the fallback takes over with its plan. A network
+        network's (accepted) plan would get the robot there more than ``fallback_compare_margin`` later than the
+        GA's (``_behind_by``), the fallback takes over with its plan (itself accepted by ``make_safe``). A network
         that creeps or heads the long way round is noticed within a period instead of the progress checker's
         ``movement_time_allowance``. None: the network keeps driving."""
         c = self.config
