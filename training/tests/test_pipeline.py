@@ -132,6 +132,15 @@ def test_another_network_trains_every_round_again_and_exports_its_pick_in_the_gr
     assert json.loads((run_ / "rounds" / "round0.json").read_text())["model"]["hypotheses"] == 3
     history = json.loads((run_ / "rounds" / "round0_history.json").read_text())
     assert all(h["val_picked_mse"] > 0 and 0 <= h["val_pick_is_closest"] <= 1 for h in history)  # what ships
+    card = (run_ / "MODEL_CARD.md").read_text()
+    assert "a head to 3 plans of 60 outputs" in card and "winner-takes-all" in card
+    # a controller re-measured later carries a note into the regenerated card
+    evaluation = json.loads((run_ / "evaluation.json").read_text())
+    evaluation["hybrid"]["note"] = "re-measured at other defaults"
+    (run_ / "evaluation.json").write_text(json.dumps(evaluation))
+    run("model-card", "--config", TINY, "--set", "model.hypotheses=3", "--run", str(run_),
+        "--set", f"dataset.out_dir={run_ / 'data'}")
+    assert "- hybrid: re-measured at other defaults" in (run_ / "MODEL_CARD.md").read_text()
 
 
 def test_pipeline_trains_on_its_own_shards_only(run_dir, tmp_path):
