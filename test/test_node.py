@@ -13,7 +13,9 @@ ORIGIN = (-3.0, -3.0, 0.0)
 
 
 def planning(factory, model, **params):
-    h = factory({"model_path": model, **params})
+    """A node driving ``model`` toward (1.5, 0.5). These tests check what the node does with the network's
+    plans, so hybrid's comparison with the GA is off (test_safety_node tests it over DDS)."""
+    h = factory({"model_path": model, "fallback_compare_period": 0.0, **params})
     h.set_costmap(FREE, 0.05, ORIGIN)
     h.send_goal(1.5, 0.5)
     assert h.wait_count("trajectory", 3, 10.0), "planner never published a trajectory"
