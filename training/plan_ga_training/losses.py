@@ -48,14 +48,19 @@ def window_cost(costmap: torch.Tensor, xy: torch.Tensor, cells: int, resolution:
     return out.reshape(xy.shape[:-1])
 
 
+def cost_above(costmap: torch.Tensor, plan: torch.Tensor, spec: ModelSpec, lookahead_steps: int,
+               threshold: float) -> torch.Tensor:
+    """Σ_k relu(cost_k − threshold) over the first ``lookahead_steps`` poses: [B] for plans [B, T, 3], [B, K]
+    for [B, K, T, 3]. The clearance penalty and the graph's pick among hypotheses both use it."""
+    xy = rollout_xy(plan[..., :lookahead_steps, :], spec.dt)
+    return torch.relu(window_cost(costmap, xy, spec.window_cells, spec.resolution) - threshold).sum(dim=-1)
+
+
 def clearance_penalty(costmap: torch.Tensor, plan: torch.Tensor, spec: ModelSpec, lookahead_steps: int,
                       threshold: float) -> torch.Tensor:
-    """Mean over the batch of Σ_k relu(cost_k − threshold) over the first ``lookahead_steps`` poses of plans
-    [B, T, 3], or of its sum over the hypotheses of plans [B, K, T, 3] (each plan may be the one picked, so
-    each is held to the single plan's rule, not 1/K of it)."""
-    xy = rollout_xy(plan[..., :lookahead_steps, :], spec.dt)
-    cost = window_cost(costmap, xy, spec.window_cells, spec.resolution)
-    per_plan = torch.relu(cost - threshold).sum(dim=-1)  # [B] or [B, K]
+    """Mean over the batch of ``cost_above`` of plans [B, T, 3], or of its sum over the hypotheses of plans
+    [B, K, T, 3] (each plan may be the one picked, so each is held to the single plan's rule, not 1/K of it)."""
+    per_plan = cost_above(costmap, plan, spec, lookahead_steps, threshold)
     return per_plan.reshape(per_plan.shape[0], -1).sum(dim=1).mean()
 
 

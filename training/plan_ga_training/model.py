@@ -26,7 +26,7 @@ from torch import nn
 from plan_ga_ros.contract import GOAL_INPUT, METADATA_INPUT, STATE_FIELDS, ModelSpec, input_shapes
 from plan_ga_ros.safety import lookahead_steps
 
-from .losses import rollout_xy, window_cost
+from .losses import cost_above
 
 SELECT_LOOKAHEAD_TIME = 1.0  # s of each hypothesis checked against the window before the pick
 SELECT_COST = 0.8  # window cost under the robot centre above which a hypothesis is penalised
@@ -95,9 +95,7 @@ class PlannerNet(nn.Module):
 
     def blocked(self, costmap: torch.Tensor, plans: torch.Tensor) -> torch.Tensor:
         """[B, K]: Σ over each plan's first SELECT_LOOKAHEAD_TIME of the window cost above SELECT_COST."""
-        xy = rollout_xy(plans[..., : self.select_steps, :], self.spec.dt)
-        cost = window_cost(costmap, xy, self.spec.window_cells, self.spec.resolution)
-        return torch.relu(cost - SELECT_COST).sum(dim=-1)
+        return cost_above(costmap, plans, self.spec, self.select_steps, SELECT_COST)
 
     def choice(self, costmap: torch.Tensor, plans: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         """[B] the index of the hypothesis the graph returns: the best score less the cost penalty."""

@@ -252,11 +252,10 @@ def train_round(cfg: Config, data: Path, run: Path, rnd: int, files: list[str], 
     trained_on = json.loads(json.dumps({"files": files, "content_hash": content_hash, "model": to_dict(cfg.model),
                                         "train": to_dict(cfg.train)}))  # as the record reads back
 
-    def same(rec: dict) -> bool:  # the thread count changes only the order of float sums
-        return all(rec.get(k) == v if k != "train" else
-                   {**(rec.get(k) or {}), "threads": None} == {**v, "threads": None} for k, v in trained_on.items())
+    def compared(rec: dict) -> dict:  # the thread count changes only the order of float sums: not compared
+        return {k: rec.get(k) for k in trained_on} | {"train": {**(rec.get("train") or {}), "threads": None}}
 
-    if kept.exists() and record.exists() and same(json.loads(record.read_text())):
+    if kept.exists() and record.exists() and compared(json.loads(record.read_text())) == compared(trained_on):
         shutil.copy(kept, run / "planner.pt")
         print(f"training round {rnd}: done before on these {len(files)} shards, checkpoint {kept} reused")
         return

@@ -163,10 +163,10 @@ def evaluate_loss(model: PlannerNet, data: list[torch.Tensor], loss_fn, batch: i
         plans, scores = model.hypotheses(c, s, g, m)
         total += float(loss_fn((plans, scores), y, c)) * len(y)
         if model.k > 1:
-            target = model.normalised(y)
-            picked_se += float(((model.normalised(model.pick(c, plans, scores)) - target) ** 2).mean(1).sum())
-            err = ((model.normalised(plans) - target.view(-1, 1, *plans.shape[2:])) ** 2).mean(dim=(2, 3))
-            hits += int((model.choice(c, plans, scores) == err.argmin(1)).sum())
+            err = ((model.normalised(plans) - model.normalised(y).view(-1, 1, *plans.shape[2:])) ** 2).mean(dim=(2, 3))
+            chosen = model.choice(c, plans, scores)  # the graph's pick, once
+            picked_se += float(err.gather(1, chosen[:, None]).sum())
+            hits += int((chosen == err.argmin(1)).sum())
     extra = {"val_picked_mse": picked_se / max(n, 1), "val_pick_is_closest": hits / max(n, 1)} if model.k > 1 else {}
     return total / max(n, 1), extra
 
