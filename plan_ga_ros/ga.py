@@ -101,19 +101,26 @@ class GAPlanner:
         return np.clip(np.stack(out), self.low, self.high)
 
     def cost(self, controls: np.ndarray, window: np.ndarray, velocity: np.ndarray, goal: np.ndarray,
-             goal_is_final: bool, xy_tolerance: float = 0.15, previous_command: np.ndarray | None = None
-             ) -> np.ndarray:
+             goal_is_final: bool, xy_tolerance: float = 0.15, previous_command: np.ndarray | None = None,
+             yaw_tolerance: float | None = None) -> np.ndarray:
         """Cost [P] of plans [P, steps, 3] (lower is better): the sum of ``cost_terms``."""
         return sum(self.cost_terms(controls, window, velocity, goal, goal_is_final, xy_tolerance,
-                                   previous_command).values())
+                                   previous_command, yaw_tolerance).values())
 
     def cost_terms(self, controls: np.ndarray, window: np.ndarray, velocity: np.ndarray, goal: np.ndarray,
-                   goal_is_final: bool, xy_tolerance: float = 0.15, previous_command: np.ndarray | None = None
-                   ) -> dict[str, np.ndarray]:
+                   goal_is_final: bool, xy_tolerance: float = 0.15, previous_command: np.ndarray | None = None,
+                   yaw_tolerance: float | None = None, judge: bool = False) -> dict[str, np.ndarray]:
         """The weighted terms [P] of each plan's cost, by name; ``ARRIVAL_TERMS`` are in seconds of estimated
         arrival (or a collision's penalty). Each plan is commanded, followed and checked as ``make_safe``
         will (from ``previous_command``, default ``velocity``): a plan it rejects, or that collides later
-        on, costs at least ``w_collision``."""
+        on, costs at least ``w_collision``.
+
+        A plan arrives at a final goal where it first passes within the GA's aim (``reached_tol``, inside the
+        checker's ``xy_tolerance``; a ``judge`` of another planner's plans: within ``xy_tolerance``), and the
+        turn to the goal's heading is estimated from there. Given ``yaw_tolerance``, as the goal checker: once
+        the position has been reached, where the heading is within ``yaw_tolerance``; a plan that does not get
+        there within the horizon is timed on from its last pose (so one that stands still facing the wrong
+        way, turns past the goal's heading or spins the long way round is late)."""
         c, dt, steps = self.cfg, self.spec.dt, self.spec.steps
         previous = velocity if previous_command is None else previous_command
         controls = kinematics.commanded(controls, previous, self.limits, self.speed_limit, self.control_period)
@@ -131,7 +138,11 @@ class GAPlanner:
         poses = followed.step_poses[:, 1:]  # [P, T, 3] where the base really goes
         centre = safety.window_lookup(window, poses[..., :2], self.spec.resolution)
         dist = np.hypot(poses[..., 0] - goal[0], poses[..., 1] - goal[1])  # [P, T]
-        reached = dist <= (min(c.goal_radius, xy_tolerance) if goal_is_final else c.goal_radius)
+        reach = xy_tolerance if judge else reached_tol(c, xy_tolerance)
+        reached = dist <= (reach if goal_is_final else c.goal_radius)
+        if goal_is_final and yaw_tolerance is not None:  # the checker's rule: the position latched, then the heading
+            heading = np.abs(wrap_angle(goal[2] - poses[..., 2]))
+            reached = np.logical_or.accumulate(reached, axis=1) & (heading <= yaw_tolerance)
         any_reached = reached.any(1)
         first = np.where(any_reached, reached.argmax(1), dist.shape[1] - 1)
         # Estimated arrival time: time spent in the horizon plus a time-to-go heuristic from where
@@ -139,7 +150,7 @@ class GAPlanner:
         end = poses[np.arange(len(poses)), first]  # [P, 3]
         d_end = np.hypot(goal[0] - end[:, 0], goal[1] - end[:, 1])
         travel = np.arctan2(goal[1] - end[:, 1], goal[0] - end[:, 0])
-        far = d_end > reached_tol(c, xy_tolerance)
+        far = d_end > (reach if goal_is_final else reached_tol(c, xy_tolerance))
         to_go = d_end
         if c.navigation:  # around the obstacles where they make a detour; walled off: a window's side more
             res = self.spec.resolution
@@ -169,10 +180,10 @@ class GAPlanner:
                 "clearance": clearance, "accel": c.w_accel * accel_excess, "jerk": jerk, "effort": effort}
 
     def plan(self, window: np.ndarray, velocity: np.ndarray, goal: np.ndarray, clip_distance: float,
-             shift: int = 1, xy_tolerance: float = 0.15, previous_command: np.ndarray | None = None
-             ) -> np.ndarray:
+             shift: int = 1, xy_tolerance: float = 0.15, previous_command: np.ndarray | None = None,
+             yaw_tolerance: float | None = None) -> np.ndarray:
         """The best plan [steps, 3] for a cost window, body velocity, robot-frame (clipped) goal and
-        the command sent last (default: the velocity)."""
+        the command sent last (default: the velocity); ``yaw_tolerance``: see ``cost_terms``."""
         c = self.cfg
         goal_is_final = bool(np.hypot(goal[0], goal[1]) < clip_distance - 1e-3)
         span = self.high - self.low
@@ -197,7 +208,7 @@ class GAPlanner:
             if todo.sum() <= 2:  # follow_batch picks its arithmetic by the batch size: score all, as always
                 todo[:] = True
             fit[todo] = self.cost(controls if todo.all() else controls[todo], window, velocity, goal, goal_is_final,
-                                  xy_tolerance, previous_command)
+                                  xy_tolerance, previous_command, yaw_tolerance)
             return controls, fit
 
         controls, fit = cost(pop)

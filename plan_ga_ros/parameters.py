@@ -83,11 +83,13 @@ _TABLE: tuple[Param, ...] = (
     _p("fallback_hold_time", 1.0, "Once the fallback drives, the network's plans must be accepted this "
        "long (s) before it drives again (hysteresis).", 0.0, 60.0),
     _p("fallback_compare_period", 2.0, "hybrid with the GA fallback: while the network drives, the GA also plans "
-       "this often (s) and takes over when its plan is clearly better (fallback_compare_margin); 0 = never.",
+       "this often (s), and every tick once the goal is within one plan's reach, and takes over when the network "
+       "is clearly behind (fallback_compare_margin); 0 = never.",
        0.0, 60.0),
-    _p("fallback_compare_margin", 1.5, "hybrid's comparison: the GA takes over when the base following the "
+    _p("fallback_compare_margin", 2.5, "hybrid's comparison: the GA takes over when the base following the "
        "network's plan would arrive this much later (s, the GA's estimate of time to the goal) than following the "
-       "GA's, or collide beyond the checked horizon; the network drives again once within half the margin.",
+       "GA's, or collide beyond the checked horizon, or when the network has lost this much time against the GA's "
+       "estimate since it began driving; the network drives again once its plan is within half the margin.",
        0.0, 100.0),
     _p("max_tick_time", 0.25, "A tick running longer than this (s) gets a zero command and ERROR from the "
        "watchdog.", 0.01, 2.0),

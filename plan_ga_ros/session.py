@@ -182,6 +182,7 @@ class PlannerSession:
         self._no_plan_since: float | None = None
         self._next_compare: float | None = None  # when the GA next plans beside a driving network
         self._network_behind = False  # the fallback's last comparison: the network's plan not yet as good
+        self._pace: tuple[float, float, np.ndarray] | None = None  # (since, the GA's estimate then, final goal)
         self._network_drove = False  # hybrid: the network drove since the GA last planned (its warm start is old)
         self._restart_progress()
         if self._ga is not None:
@@ -192,7 +193,7 @@ class PlannerSession:
         old, self.config = self.config, config
         self._make_checkers()
         if old.fallback_compare_period != config.fallback_compare_period:
-            self._next_compare = None
+            self._next_compare = self._pace = None
         self._ga = None  # rebuilt with the new limits on first use
         if (old.planner, old.fallback_planner) != (config.planner, config.fallback_planner):
             self._reset_planning()  # no fallback, escape or hand-back of another mode carries over
@@ -201,7 +202,7 @@ class PlannerSession:
         """Swap the network (and the geometry it plans with)."""
         self.network, self.spec = network, spec
         self._ga = None
-        self._next_compare = None
+        self._next_compare = self._pace = None
 
     def reset(self) -> None:
         """Forget the goal and every input (deactivate, cleanup, a clock that jumped back)."""
@@ -512,15 +513,26 @@ class PlannerSession:
         return raw, check, controls
 
     def _ga_policy(self, feed: dict[str, np.ndarray]) -> np.ndarray:
+        c = self.config
         if self._ga is None:
-            c = self.config
             self._ga = GAPlanner(self.spec, c.limits, c.robot_radius, self._ga_config, self._seed,
                                  max(c.collision_lookahead_time, safety.MIN_LOOKAHEAD_TIME),
                                  control_period=c.control_period, speed_limit=c.speed_limit)
-        goal = feed[GOAL_INPUT][0].astype(np.float64)
+        goal = self._ga_goal(feed)
         velocity = feed[STATE_INPUT][0, 3:6].astype(np.float64)
-        return self._ga.plan(feed[COSTMAP_INPUT][0, 0], velocity, goal, self.config.goal_clip_distance,
-                             xy_tolerance=self.config.xy_goal_tolerance).reshape(1, -1)
+        return self._ga.plan(feed[COSTMAP_INPUT][0, 0], velocity, goal, c.goal_clip_distance,
+                             xy_tolerance=c.xy_goal_tolerance, yaw_tolerance=c.yaw_goal_tolerance).reshape(1, -1)
+
+    def _ga_goal(self, feed: dict[str, np.ndarray]) -> np.ndarray:
+        """The robot-frame goal the GA plans (and judges the network's plan) toward: the feed's, or once the
+        stateful goal checker has accepted the position, the robot's own position with the goal's heading.
+        Only the heading is left then (Nav2's checker accepts any position from there on); aiming at the exact
+        point would have the GA turn back to drive the last few centimetres inside the tolerance."""
+        goal = feed[GOAL_INPUT][0].astype(np.float64)
+        if self._goal is None or not self._goal.xy_latched or self._odom is None:
+            return goal
+        heading = float(tensors.wrap_angle(self._goal.poses[-1][2] - self._odom[0][2]))
+        return np.array([0.0, 0.0, heading])
 
     def ga_plan(self, feed: dict[str, np.ndarray], warm_start: bool = True) -> np.ndarray:
         """The GA's raw plan [steps*3] for a feed, called exactly as the fallback calls it (warm-started
@@ -591,6 +603,7 @@ class PlannerSession:
                 self._no_plan_since = self._escape_until = None
                 self._network_drove = True
                 return controls, check.relative_poses, "onnx"
+            self._pace = None  # the network does not drive this tick: its pace is measured afresh
             if not fallback:
                 return self._nothing_valid(d, now, check.reason, recover=False)
             if not self._fallback_active:
@@ -608,7 +621,7 @@ class PlannerSession:
         if check.ok:
             if d.network_ok and c.fallback_compare_period > 0:
                 # hysteresis: taken over beyond the margin, handed back within half of it
-                self._network_behind = self._behind_by(d, window)[0] > 0.5 * c.fallback_compare_margin
+                self._network_behind = self._judge(d, window, robot)[0] > 0.5 * c.fallback_compare_margin
                 if self._network_behind:
                     self._network_ok_since = None  # the hold time counts from a plan as good as the GA's
             self._no_plan_since = None
@@ -617,30 +630,56 @@ class PlannerSession:
 
     def _compare(self, d: Decision, window: np.ndarray, robot: RobotSnapshot, now: float
                  ) -> tuple[np.ndarray, np.ndarray, str] | None:
-        """While the network drives, every ``fallback_compare_period`` the GA plans on the same feed; when the
-        network's (accepted) plan would get the robot there more than ``fallback_compare_margin`` later than the
-        GA's (``_behind_by``), the fallback takes over with its plan (itself accepted by ``make_safe``). A network
-        that creeps or heads the long way round is noticed within a period instead of the progress checker's
-        ``movement_time_allowance``. None: the network keeps driving."""
+        """While the network drives, every ``fallback_compare_period`` the GA plans on the same feed, and the
+        fallback takes over with its plan (itself accepted by ``make_safe``) when the network is more than
+        ``fallback_compare_margin`` behind it, by either measure:
+
+        - its plan: following the network's (accepted) plan gets the robot there that much later than following
+          the GA's (``_judge``);
+        - its pace: since the network began driving, it has lost that much time against the GA's own estimate
+          of the arrival (time elapsed + the estimate now − the estimate then). A plan judged over a horizon of
+          a few seconds cannot show more lateness than the horizon, while a network that creeps with plans that
+          look fine (slow now, faster later, re-planned every tick) falls further behind at every comparison.
+
+        A network that creeps or heads the long way round is noticed within a few periods instead of the
+        progress checker's ``movement_time_allowance``. None: the network keeps driving."""
         c = self.config
-        due = self._next_compare is None or now >= self._next_compare \
-            or self._next_compare - now > c.fallback_compare_period  # the clock went back
-        if c.fallback_compare_period <= 0 or not due:
+        went_back = self._next_compare is not None and self._next_compare - now > c.fallback_compare_period
+        if went_back:
+            self._pace = None
+        periodic = self._next_compare is None or now >= self._next_compare or went_back
+        # The path's end within one plan's reach: every tick, so a plan that will pass it by is noticed in time.
+        final_approach = self._goal.to_go(robot.pose) <= c.limits.max_v_x * self.spec.steps * self.spec.dt
+        if c.fallback_compare_period <= 0 or not (periodic or final_approach):
             return None
-        self._next_compare = now + c.fallback_compare_period
+        if periodic:
+            self._next_compare = now + c.fallback_compare_period
         self._ga_warm_start()
         d.ga_raw, check, controls = self._run(self._ga_policy, d.feed, window, robot, d, "fallback")
         if not check.ok:
             return None
-        behind, collides = self._behind_by(d, window)
+        behind, collides, eta = self._judge(d, window, robot)
+        why = ("the network's plan collides beyond the checked horizon" if collides else
+               f"the GA's plan arrives {behind:.1f} s sooner than the network's")
         if behind <= c.fallback_compare_margin:
-            return None
+            final = self._goal.poses[-1]
+            if not periodic:  # the pace is measured over whole periods
+                return None
+            if self._pace is None or not np.allclose(self._pace[2], final):
+                self._pace = (now, eta, final.copy())
+                return None
+            since, then, _ = self._pace
+            lost = (now - since) + eta - then
+            if lost < 0.0:  # ahead of the estimate: no credit is banked for a later creep
+                self._pace = (now, eta, final.copy())
+            if lost <= c.fallback_compare_margin:
+                return None
+            behind, why = lost, f"the network has lost {lost:.1f} s against the GA's estimate in {now - since:.1f} s"
         self._fallback_active, self._network_behind, self._network_ok_since = True, True, None
+        self._pace = None
         self._restart_progress()  # the GA's own allowance, not what is left of the network's
         self.takeovers += 1
         self.fallback_ticks += 1
-        why = ("the network's plan collides beyond the checked horizon" if collides else
-               f"the GA's plan arrives {behind:.1f} s sooner than the network's")
         self.last_takeover = (now, f"{why} (fallback_compare_margin {c.fallback_compare_margin:g} s): the GA drives")
         self._no_plan_since = self._escape_until = None
         return controls, check.relative_poses, "ga"
@@ -652,17 +691,25 @@ class PlannerSession:
             self._ga.reset()
         self._network_drove = False
 
-    def _behind_by(self, d: Decision, window: np.ndarray) -> tuple[float, bool]:
+    def _judge(self, d: Decision, window: np.ndarray, robot: RobotSnapshot) -> tuple[float, bool, float]:
         """(how much later the network's raw plan of this tick gets the robot there than the GA's (s), whether
-        it collides beyond the safety layer's horizon): the GA's arrival terms (``ga.ARRIVAL_TERMS``: time,
-        collision, grazing margin) of both plans, the base following each at its limits."""
-        goal = d.feed[GOAL_INPUT][0].astype(np.float64)
+        it collides beyond the safety layer's horizon, the estimate of the time to the end of the goal or path
+        (s), by the sooner of the two plans). Both plans are judged by the GA's arrival terms
+        (``ga.ARRIVAL_TERMS``: time, collision, grazing margin), the base following each at its limits,
+        arriving where the goal checker accepts it; the estimate adds the path beyond the model's goal (a
+        carrot, a clipped goal) at full speed."""
+        c = self.config
+        goal = self._ga_goal(d.feed)
         velocity = d.feed[STATE_INPUT][0, 3:6].astype(np.float64)
-        final = bool(np.hypot(goal[0], goal[1]) < self.config.goal_clip_distance - 1e-3)  # as GAPlanner.plan
+        final = bool(np.hypot(goal[0], goal[1]) < c.goal_clip_distance - 1e-3)  # as GAPlanner.plan
         plans = np.stack([d.network_raw, d.ga_raw]).reshape(2, self.spec.steps, 3)
-        terms = self._ga.cost_terms(plans, window, velocity, goal, final, self.config.xy_goal_tolerance)
+        terms = self._ga.cost_terms(plans, window, velocity, goal, final, c.xy_goal_tolerance,
+                                    yaw_tolerance=c.yaw_goal_tolerance, judge=True)
         cost = sum(terms[k] for k in ARRIVAL_TERMS)
-        return float(cost[0] - cost[1]), bool(terms["collision"][0] > terms["collision"][1])
+        beyond = max(0.0, self._goal.to_go(robot.pose) - float(np.hypot(goal[0], goal[1])))
+        soonest = float(terms["arrival"].min()) / max(self._ga.cfg.w_time, 1e-9)  # the better plan's
+        eta = soonest + beyond / max(c.limits.max_v_x, 1e-3)
+        return float(cost[0] - cost[1]), bool(terms["collision"][0] > terms["collision"][1]), eta
 
     def _watch_progress(self, robot: RobotSnapshot, now: float) -> None:
         """``planner: ga``: Nav2's progress checker for the record (diagnostics WARN, ``stalls``); the GA is the

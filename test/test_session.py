@@ -384,8 +384,59 @@ def test_planner_ga_plans_exactly_as_a_bare_ga_even_across_a_late_tick():
         d = s.tick(t)
         f = d.feed
         want = bare.plan(f[COSTMAP_INPUT][0, 0], f[STATE_INPUT][0, 3:6].astype(np.float64),
-                         f[GOAL_INPUT][0].astype(np.float64), c.goal_clip_distance, xy_tolerance=c.xy_goal_tolerance)
+                         f[GOAL_INPUT][0].astype(np.float64), c.goal_clip_distance, xy_tolerance=c.xy_goal_tolerance,
+                         yaw_tolerance=c.yaw_goal_tolerance)
         np.testing.assert_array_equal(d.ga_raw.reshape(-1), want.reshape(-1))
+
+
+def test_inside_the_goal_tolerance_a_network_turning_to_the_heading_keeps_driving():
+    """The position is accepted (0.13 m from the goal, inside xy_goal_tolerance 0.15 m, stateful checker): a
+    network that turns in place toward the goal's heading is on time, so the comparison leaves it driving; the
+    GA is judged, and plans, toward the heading alone instead of the last centimetres to the exact point."""
+    s = session(constant((0.0, 0.0, 1.2)), planner="hybrid", goal=(-0.13, 0.0, 1.0), fallback_compare_period=0.5,
+                fallback_compare_margin=1.0)
+    ticks = _drive(s, 0.0, 1.0)  # (the odometry stands still here: later the pace check would see no turn)
+    assert all(d.planner == "onnx" for d in ticks) and s.takeovers == 0, s.last_takeover
+    ga = ticks[0].ga_raw.reshape(SPEC.steps, 3)  # the GA's plan beside it: turn in place, toward +1 rad
+    assert np.abs(ga[:, 0]).max() < 0.1 and ga[:, 2].sum() > 0.0
+
+
+def test_inside_the_goal_tolerance_a_network_spinning_the_long_way_round_is_overtaken():
+    """The goal checker accepts a heading within yaw_goal_tolerance: a network turning away from it (the long
+    way round, ~5.3 rad at 1.2 rad/s) is judged by where the checker would accept it, and the GA takes over."""
+    s = session(constant((0.0, 0.0, -1.2)), planner="hybrid", goal=(-0.13, 0.0, 1.0), fallback_compare_period=0.5,
+                fallback_compare_margin=0.5)
+    first = _drive(s, 0.0, 0.05)[0]
+    assert first.planner == "ga" and s.takeovers == 1 and "sooner than the network's" in s.last_takeover[1]
+
+
+def test_a_network_whose_plans_look_fine_but_that_does_not_get_on_is_overtaken_by_its_pace():
+    """The network plans full speed toward the goal, but the base does not get on (here: the odometry stands
+    still, as behind a network that re-plans "slow now, fast later" every tick). Each plan alone is on time; the
+    pace check sees the GA's estimate of the arrival not come down while time passes, and the GA takes over
+    once the loss is beyond the margin (0.8 s: at the third comparison, 1.0 s after the first)."""
+    s = session(constant((0.5, 0.0, 0.0)), planner="hybrid", fallback_compare_period=0.5, fallback_compare_margin=0.8)
+    ticks = _drive(s, 0.0, 1.2)
+    took = [d.stamp for d in ticks if d.planner == "ga"]
+    assert took and took[0] == 1.0 and s.takeovers == 1, took
+    assert "the network has lost 1.0 s against the GA's estimate in 1.0 s" in s.last_takeover[1]
+
+
+def test_the_judge_times_a_plan_by_the_goal_checker_s_rule():
+    """ga.cost_terms with yaw_tolerance: a plan arrives where the position has been within xy_tolerance and
+    the heading is within yaw_tolerance; a plan that never gets there in the horizon is timed on from its end.
+    Without it (the GA's own aim) both plans below count as arrived at their first step."""
+    from plan_ga_ros.ga import GAPlanner
+
+    c = PlannerConfig.from_params({}, SPEC)
+    ga = GAPlanner(SPEC, c.limits, c.robot_radius, SMALL_GA, 0, 1.0)
+    window = np.zeros((SPEC.window_cells, SPEC.window_cells), np.float32)
+    plans = np.stack([np.tile([0.0, 0.0, w], (SPEC.steps, 1)) for w in (1.0, -1.0)])
+    goal = np.array([0.0, 0.0, 1.0])
+    judged = ga.cost_terms(plans, window, np.zeros(3), goal, True, 0.15, yaw_tolerance=0.25)["arrival"]
+    assert judged[1] - judged[0] > 2.0  # turning away: not accepted within 2 s, then ~2.6 rad more to turn
+    own = ga.cost_terms(plans, window, np.zeros(3), goal, True, 0.15)["arrival"]
+    assert abs(own[1] - own[0]) < 0.5
 
 
 def test_turning_the_comparison_off_lets_a_network_that_was_behind_drive_again():
@@ -400,12 +451,12 @@ def test_turning_the_comparison_off_lets_a_network_that_was_behind_drive_again()
 
 
 def test_a_network_as_good_as_the_ga_keeps_driving_and_the_ga_plans_once_per_period():
-    s = session(constant((0.5, 0.0, 0.0)), planner="hybrid", fallback_compare_period=1.0,
-                fallback_compare_margin=0.5)
-    ticks = _drive(s, 0.0, 2.5)
+    s = session(constant((0.5, 0.0, 0.0)), planner="hybrid", fallback_compare_period=0.5,
+                fallback_compare_margin=1.5)
+    ticks = _drive(s, 0.0, 1.2)  # (the odometry stands still: from 1.5 s on the pace check would take over)
     assert all(d.planner == "onnx" for d in ticks) and s.takeovers == 0 and s.fallback_ticks == 0
     compared = [d.stamp for d in ticks if "fallback" in d.timings_ms]
-    assert compared == [0.0, 1.0, 2.0] and all(d.ga_raw is not None for d in ticks if d.stamp in compared)
+    assert compared == [0.0, 0.5, 1.0] and all(d.ga_raw is not None for d in ticks if d.stamp in compared)
     off = session(constant((0.02, 0.0, 0.0)), planner="hybrid", fallback_compare_period=0.0)
     assert all(d.planner == "onnx" and "fallback" not in d.timings_ms for d in _drive(off, 0.0, 2.0))
 
