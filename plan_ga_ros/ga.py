@@ -102,14 +102,15 @@ class GAPlanner:
 
     def cost(self, controls: np.ndarray, window: np.ndarray, velocity: np.ndarray, goal: np.ndarray,
              goal_is_final: bool, xy_tolerance: float = 0.15, previous_command: np.ndarray | None = None,
-             yaw_tolerance: float | None = None) -> np.ndarray:
+             yaw_tolerance: float | None = None, stateful: bool = True) -> np.ndarray:
         """Cost [P] of plans [P, steps, 3] (lower is better): the sum of ``cost_terms``."""
         return sum(self.cost_terms(controls, window, velocity, goal, goal_is_final, xy_tolerance,
-                                   previous_command, yaw_tolerance).values())
+                                   previous_command, yaw_tolerance, stateful=stateful).values())
 
     def cost_terms(self, controls: np.ndarray, window: np.ndarray, velocity: np.ndarray, goal: np.ndarray,
                    goal_is_final: bool, xy_tolerance: float = 0.15, previous_command: np.ndarray | None = None,
-                   yaw_tolerance: float | None = None, judge: bool = False) -> dict[str, np.ndarray]:
+                   yaw_tolerance: float | None = None, judge: bool = False, stateful: bool = True
+                   ) -> dict[str, np.ndarray]:
         """The weighted terms [P] of each plan's cost, by name; ``ARRIVAL_TERMS`` are in seconds of estimated
         arrival (or a collision's penalty). Each plan is commanded, followed and checked as ``make_safe``
         will (from ``previous_command``, default ``velocity``): a plan it rejects, or that collides later
@@ -117,10 +118,11 @@ class GAPlanner:
 
         A plan arrives at a final goal where it first passes within the GA's aim (``reached_tol``, inside the
         checker's ``xy_tolerance``; a ``judge`` of another planner's plans: within ``xy_tolerance``), and the
-        turn to the goal's heading is estimated from there. Given ``yaw_tolerance``, as the goal checker: once
-        the position has been reached, where the heading is within ``yaw_tolerance``; a plan that does not get
-        there within the horizon is timed on from its last pose (so one that stands still facing the wrong
-        way, turns past the goal's heading or spins the long way round is late)."""
+        turn to the goal's heading is estimated from there. Given ``yaw_tolerance``, as the goal checker: where
+        the heading is within ``yaw_tolerance`` with the position reached at the same step or, ``stateful``
+        (Nav2's latching checker), at any step before; a plan that does not get there within the horizon is
+        timed on from its last pose (so one that stands still facing the wrong way, turns past the goal's
+        heading or spins the long way round is late), with no distance to go once the position counts."""
         c, dt, steps = self.cfg, self.spec.dt, self.spec.steps
         previous = velocity if previous_command is None else previous_command
         controls = kinematics.commanded(controls, previous, self.limits, self.speed_limit, self.control_period)
@@ -140,17 +142,19 @@ class GAPlanner:
         dist = np.hypot(poses[..., 0] - goal[0], poses[..., 1] - goal[1])  # [P, T]
         reach = xy_tolerance if judge else reached_tol(c, xy_tolerance)
         reached = dist <= (reach if goal_is_final else c.goal_radius)
-        if goal_is_final and yaw_tolerance is not None:  # the checker's rule: the position latched, then the heading
-            heading = np.abs(wrap_angle(goal[2] - poses[..., 2]))
-            reached = np.logical_or.accumulate(reached, axis=1) & (heading <= yaw_tolerance)
-        any_reached = reached.any(1)
-        first = np.where(any_reached, reached.argmax(1), dist.shape[1] - 1)
+        there = np.where(reached.any(1), reached.argmax(1), steps - 1)  # the position first reached
+        first, accepted = there, np.zeros(n, dtype=bool)
+        if goal_is_final and yaw_tolerance is not None:  # the checker's rule: the position (latched), the heading
+            inside = np.logical_or.accumulate(reached, axis=1) if stateful else reached
+            done = inside & (np.abs(wrap_angle(goal[2] - poses[..., 2])) <= yaw_tolerance)
+            first = np.where(done.any(1), done.argmax(1), steps - 1)
+            accepted = inside[np.arange(n), first] & stateful  # the position counts wherever the base is then
         # Estimated arrival time: time spent in the horizon plus a time-to-go heuristic from where
         # the plan ends (or reaches the goal): distance at full speed plus the turn toward the goal.
         end = poses[np.arange(len(poses)), first]  # [P, 3]
         d_end = np.hypot(goal[0] - end[:, 0], goal[1] - end[:, 1])
         travel = np.arctan2(goal[1] - end[:, 1], goal[0] - end[:, 0])
-        far = d_end > (reach if goal_is_final else reached_tol(c, xy_tolerance))
+        far = (d_end > (reach if goal_is_final else reached_tol(c, xy_tolerance))) & ~accepted
         to_go = d_end
         if c.navigation:  # around the obstacles where they make a detour; walled off: a window's side more
             res = self.spec.resolution
@@ -161,13 +165,14 @@ class GAPlanner:
             side = self.spec.window_cells * res
             to_go = np.where(np.isfinite(nav_d), np.where(detour, nav_d, d_end), d_end + side)
             travel = np.where(detour & np.isfinite(nav_h), nav_h, travel)
+        to_go = np.where(accepted, 0.0, to_go)
         turn = np.where(far, np.abs(wrap_angle(travel - end[:, 2])), 0.0)
         if goal_is_final:  # then turn from the travel direction (or where it stands) to the goal heading
             turn = turn + np.abs(wrap_angle(goal[2] - np.where(far, travel, end[:, 2])))
-        ttg = to_go / max(self.limits.max_v_x, 1e-3) + turn / max(self.limits.max_omega, 1e-3)
+        ttg = to_go / max(min(self.limits.max_v_x, self.speed_limit), 1e-3) + turn / max(self.limits.max_omega, 1e-3)
         arrival = (first + 1) * dt + ttg
         progress = c.w_time * arrival
-        after = np.arange(steps)[None, :] > first[:, None]
+        after = np.arange(steps)[None, :] > there[:, None]  # moving on once the position is reached
         after_goal = c.w_after_goal * (np.abs(controls[..., 0]) * after).sum(1) * dt if goal_is_final else 0.0
         clearance = c.w_clearance * (centre ** 2).mean(1)
         dv = np.empty_like(controls)  # the change of command at each step, from the velocity
@@ -181,7 +186,7 @@ class GAPlanner:
 
     def plan(self, window: np.ndarray, velocity: np.ndarray, goal: np.ndarray, clip_distance: float,
              shift: int = 1, xy_tolerance: float = 0.15, previous_command: np.ndarray | None = None,
-             yaw_tolerance: float | None = None) -> np.ndarray:
+             yaw_tolerance: float | None = None, stateful: bool = True) -> np.ndarray:
         """The best plan [steps, 3] for a cost window, body velocity, robot-frame (clipped) goal and
         the command sent last (default: the velocity); ``yaw_tolerance``: see ``cost_terms``."""
         c = self.cfg
@@ -208,7 +213,7 @@ class GAPlanner:
             if todo.sum() <= 2:  # follow_batch picks its arithmetic by the batch size: score all, as always
                 todo[:] = True
             fit[todo] = self.cost(controls if todo.all() else controls[todo], window, velocity, goal, goal_is_final,
-                                  xy_tolerance, previous_command, yaw_tolerance)
+                                  xy_tolerance, previous_command, yaw_tolerance, stateful)
             return controls, fit
 
         controls, fit = cost(pop)

@@ -88,8 +88,9 @@ _TABLE: tuple[Param, ...] = (
        0.0, 60.0),
     _p("fallback_compare_margin", 2.5, "hybrid's comparison: the GA takes over when the base following the "
        "network's plan would arrive this much later (s, the GA's estimate of time to the goal) than following the "
-       "GA's, or collide beyond the checked horizon, or when the network has lost this much time against the GA's "
-       "estimate since it began driving; the network drives again once its plan is within half the margin.",
+       "GA's, or collide beyond the checked horizon, or when the network has lost this much time against the "
+       "estimate of the arrival over its comparisons (its pace); the network drives again once its plan is within "
+       "half the margin.",
        0.0, 100.0),
     _p("max_tick_time", 0.25, "A tick running longer than this (s) gets a zero command and ERROR from the "
        "watchdog.", 0.01, 2.0),

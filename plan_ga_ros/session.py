@@ -182,7 +182,7 @@ class PlannerSession:
         self._no_plan_since: float | None = None
         self._next_compare: float | None = None  # when the GA next plans beside a driving network
         self._network_behind = False  # the fallback's last comparison: the network's plan not yet as good
-        self._pace: tuple[float, float, np.ndarray] | None = None  # (since, the GA's estimate then, final goal)
+        self._pace: tuple[float, float] | None = None  # (since, the estimate of the arrival then): the network's pace
         self._network_drove = False  # hybrid: the network drove since the GA last planned (its warm start is old)
         self._restart_progress()
         if self._ga is not None:
@@ -193,7 +193,8 @@ class PlannerSession:
         old, self.config = self.config, config
         self._make_checkers()
         if old.fallback_compare_period != config.fallback_compare_period:
-            self._next_compare = self._pace = None
+            self._next_compare = None
+        self._pace = None  # the limits (and so the estimates) may have changed
         self._ga = None  # rebuilt with the new limits on first use
         if (old.planner, old.fallback_planner) != (config.planner, config.fallback_planner):
             self._reset_planning()  # no fallback, escape or hand-back of another mode carries over
@@ -337,6 +338,8 @@ class PlannerSession:
                 pose = self._odom[0]
                 delta = goal.to_go(pose) - old.to_go(pose)
                 self._approach.shift(delta)
+                if self._pace is not None:  # a longer way to the same end is not time the network lost
+                    self._pace = (self._pace[0], self._pace[1] + delta / self._top_speed())
                 if self._handback_below is not None:
                     self._handback_below += delta
         else:
@@ -401,6 +404,8 @@ class PlannerSession:
                 decision = self._tick(now)
         except Exception as exc:  # a bug must stop the robot, not the caller
             decision = Decision(now, StopReason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
+        if not (decision.executing and decision.planner == "onnx"):
+            self._pace = None  # the network's pace is measured over the ticks it drives, from its next comparison
         if not decision.executing:
             decision = self._stop(decision)
         decision.timings_ms["total"] = (time.perf_counter() - t0) * 1e3
@@ -521,7 +526,8 @@ class PlannerSession:
         goal = self._ga_goal(feed)
         velocity = feed[STATE_INPUT][0, 3:6].astype(np.float64)
         return self._ga.plan(feed[COSTMAP_INPUT][0, 0], velocity, goal, c.goal_clip_distance,
-                             xy_tolerance=c.xy_goal_tolerance, yaw_tolerance=c.yaw_goal_tolerance).reshape(1, -1)
+                             xy_tolerance=c.xy_goal_tolerance, yaw_tolerance=c.yaw_goal_tolerance,
+                             stateful=c.stateful_goal_checker).reshape(1, -1)
 
     def _ga_goal(self, feed: dict[str, np.ndarray]) -> np.ndarray:
         """The robot-frame goal the GA plans (and judges the network's plan) toward: the feed's, or once the
@@ -534,9 +540,16 @@ class PlannerSession:
         heading = float(tensors.wrap_angle(self._goal.poses[-1][2] - self._odom[0][2]))
         return np.array([0.0, 0.0, heading])
 
+    def _top_speed(self) -> float:
+        """The fastest the base may drive forward (m/s): ``max_v_x`` under ``speed_limit``."""
+        c = self.config
+        return max(min(c.limits.max_v_x, c.speed_limit), 1e-3)
+
     def ga_plan(self, feed: dict[str, np.ndarray], warm_start: bool = True) -> np.ndarray:
-        """The GA's raw plan [steps*3] for a feed, called exactly as the fallback calls it (warm-started
-        from its previous plan unless ``warm_start`` is False). Labels for DAgger, benchmarks."""
+        """The GA's raw plan [steps*3] for a feed, called as the fallback calls it (warm-started from its
+        previous plan unless ``warm_start`` is False). Labels for DAgger, benchmarks. A session without a goal
+        (the labeller's) has no goal checker latched: its GA always aims at the feed's goal, where ``planner:
+        ga`` turns to the heading once the position is accepted."""
         if not warm_start and self._ga is not None:
             self._ga.reset()
         return self._ga_policy(feed).reshape(-1)
@@ -603,7 +616,6 @@ class PlannerSession:
                 self._no_plan_since = self._escape_until = None
                 self._network_drove = True
                 return controls, check.relative_poses, "onnx"
-            self._pace = None  # the network does not drive this tick: its pace is measured afresh
             if not fallback:
                 return self._nothing_valid(d, now, check.reason, recover=False)
             if not self._fallback_active:
@@ -630,16 +642,18 @@ class PlannerSession:
 
     def _compare(self, d: Decision, window: np.ndarray, robot: RobotSnapshot, now: float
                  ) -> tuple[np.ndarray, np.ndarray, str] | None:
-        """While the network drives, every ``fallback_compare_period`` the GA plans on the same feed, and the
-        fallback takes over with its plan (itself accepted by ``make_safe``) when the network is more than
-        ``fallback_compare_margin`` behind it, by either measure:
+        """While the network drives, the GA plans on the same feed every ``fallback_compare_period`` and, once
+        the goal is within one plan's reach, every tick; the fallback takes over with its plan (itself accepted
+        by ``make_safe``) when the network is more than ``fallback_compare_margin`` behind it, by either measure:
 
         - its plan: following the network's (accepted) plan gets the robot there that much later than following
-          the GA's (``_judge``);
-        - its pace: since the network began driving, it has lost that much time against the GA's own estimate
-          of the arrival (time elapsed + the estimate now − the estimate then). A plan judged over a horizon of
-          a few seconds cannot show more lateness than the horizon, while a network that creeps with plans that
-          look fine (slow now, faster later, re-planned every tick) falls further behind at every comparison.
+          the GA's (``_judge``), on any comparison;
+        - its pace, on the periodic comparisons: since the first comparison of its stint (or the last one where
+          it was ahead of the estimate), it has lost that much time against the estimate of the arrival (time
+          elapsed + the estimate now − the estimate then; a replanned path's extra length is not counted). A
+          plan judged over a horizon of a few seconds cannot show more lateness than the horizon, while a
+          network that creeps with plans that look fine (slow now, faster later, re-planned every tick) falls
+          further behind at every comparison.
 
         A network that creeps or heads the long way round is noticed within a few periods instead of the
         progress checker's ``movement_time_allowance``. None: the network keeps driving."""
@@ -649,7 +663,7 @@ class PlannerSession:
             self._pace = None
         periodic = self._next_compare is None or now >= self._next_compare or went_back
         # The path's end within one plan's reach: every tick, so a plan that will pass it by is noticed in time.
-        final_approach = self._goal.to_go(robot.pose) <= c.limits.max_v_x * self.spec.steps * self.spec.dt
+        final_approach = self._goal.to_go(robot.pose) <= self._top_speed() * self.spec.steps * self.spec.dt
         if c.fallback_compare_period <= 0 or not (periodic or final_approach):
             return None
         if periodic:
@@ -662,21 +676,19 @@ class PlannerSession:
         why = ("the network's plan collides beyond the checked horizon" if collides else
                f"the GA's plan arrives {behind:.1f} s sooner than the network's")
         if behind <= c.fallback_compare_margin:
-            final = self._goal.poses[-1]
             if not periodic:  # the pace is measured over whole periods
                 return None
-            if self._pace is None or not np.allclose(self._pace[2], final):
-                self._pace = (now, eta, final.copy())
+            if self._pace is None:
+                self._pace = (now, eta)
                 return None
-            since, then, _ = self._pace
+            since, then = self._pace
             lost = (now - since) + eta - then
             if lost < 0.0:  # ahead of the estimate: no credit is banked for a later creep
-                self._pace = (now, eta, final.copy())
+                self._pace = (now, eta)
             if lost <= c.fallback_compare_margin:
                 return None
             behind, why = lost, f"the network has lost {lost:.1f} s against the GA's estimate in {now - since:.1f} s"
         self._fallback_active, self._network_behind, self._network_ok_since = True, True, None
-        self._pace = None
         self._restart_progress()  # the GA's own allowance, not what is left of the network's
         self.takeovers += 1
         self.fallback_ticks += 1
@@ -704,11 +716,11 @@ class PlannerSession:
         final = bool(np.hypot(goal[0], goal[1]) < c.goal_clip_distance - 1e-3)  # as GAPlanner.plan
         plans = np.stack([d.network_raw, d.ga_raw]).reshape(2, self.spec.steps, 3)
         terms = self._ga.cost_terms(plans, window, velocity, goal, final, c.xy_goal_tolerance,
-                                    yaw_tolerance=c.yaw_goal_tolerance, judge=True)
+                                    yaw_tolerance=c.yaw_goal_tolerance, judge=True, stateful=c.stateful_goal_checker)
         cost = sum(terms[k] for k in ARRIVAL_TERMS)
         beyond = max(0.0, self._goal.to_go(robot.pose) - float(np.hypot(goal[0], goal[1])))
         soonest = float(terms["arrival"].min()) / max(self._ga.cfg.w_time, 1e-9)  # the better plan's
-        eta = soonest + beyond / max(c.limits.max_v_x, 1e-3)
+        eta = soonest + beyond / self._top_speed()
         return float(cost[0] - cost[1]), bool(terms["collision"][0] > terms["collision"][1]), eta
 
     def _watch_progress(self, robot: RobotSnapshot, now: float) -> None:
