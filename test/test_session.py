@@ -422,6 +422,70 @@ def test_a_network_whose_plans_look_fine_but_that_does_not_get_on_is_overtaken_b
     assert "the network has lost 1.0 s against the GA's estimate in 1.0 s" in s.last_takeover[1]
 
 
+def _drive_moving(s: PlannerSession, pose: np.ndarray, t0: float, t1: float, dt: float = 0.05,
+                  stale=lambda t: False) -> np.ndarray:
+    """Tick from t0 to t1 with a base that follows the commands exactly (fresh inputs unless ``stale(t)``,
+    when nothing arrives and the base stands); the pose at the end."""
+    vel = np.zeros(3)
+    for t in np.arange(t0, t1 - 1e-9, dt):
+        t = round(float(t), 6)
+        if not stale(t):
+            s.set_costmap(grid(size=30.0), t)
+            s.set_odometry(pose.copy(), vel.copy(), t)
+        d = s.tick(t)
+        vel = np.zeros(3) if stale(t) or not d.executing else d.command.copy()
+        c, sn = np.cos(pose[2]), np.sin(pose[2])
+        pose = pose + dt * np.array([c * vel[0] - sn * vel[1], sn * vel[0] + c * vel[1], vel[2]])
+    return pose
+
+
+def toward_goal(feed):
+    """A network that turns toward the model's goal and drives there at full speed."""
+    dx, dy, _ = feed[GOAL_INPUT][0].astype(float)
+    bearing = np.arctan2(dy, dx)
+    v = 0.5 * min(1.0, float(np.hypot(dx, dy))) * max(np.cos(bearing), 0.0) ** 4
+    return np.tile(np.array([v, 0.0, np.clip(2.0 * bearing, -1.5, 1.5)], np.float32), SPEC.steps)[None]
+
+
+def test_the_pace_counts_only_the_ticks_the_network_drives_and_not_a_replanned_detour():
+    """A network that drives as fast as the base may is never taken over for its pace: not after 3 s of
+    stale inputs (the robot stopped, the network did not drive), not under a speed_limit below max_v_x, not
+    when the global path is replanned to the same end 3 m longer."""
+    s = session(constant((0.5, 0.0, 0.0)), planner="hybrid", goal=(12.0, 0.0, 0.0))
+    _drive_moving(s, np.zeros(3), 0.0, 12.0, stale=lambda t: 4.0 <= t < 7.0)
+    assert s.takeovers == 0, s.last_takeover
+    slow = session(constant((0.5, 0.0, 0.0)), planner="hybrid", goal=(12.0, 0.0, 0.0), speed_limit=0.25)
+    _drive_moving(slow, np.zeros(3), 0.0, 20.0)
+    assert slow.takeovers == 0 and slow.fallback_ticks == 0, slow.last_takeover
+    s = session(toward_goal, planner="hybrid", goal=None)
+    s.set_path(np.array([[x, 0.0, 0.0] for x in np.arange(0.0, 12.01, 0.1)]), 0.0, "odom")
+    pose = _drive_moving(s, np.zeros(3), 0.0, 4.1)
+    corners = np.array([[0.0, 0.0], [6.0, 0.0], [9.0, 4.0], [12.0, 0.0]])
+    detour = np.concatenate([np.linspace(p, q, int(np.ceil(np.hypot(*(q - p)) / 0.1)), endpoint=False)
+                             for p, q in zip(corners[:-1], corners[1:])] + [corners[-1:]])
+    assert s.set_path(np.c_[detour, np.zeros(len(detour))], 4.1, "odom") is None
+    _drive_moving(s, pose, 4.1, 10.1)
+    assert s.takeovers == 0, s.last_takeover
+
+
+def test_the_judge_counts_no_distance_once_the_latching_checker_has_accepted_the_position():
+    """Approaching at 0.5 m/s a goal 0.35 m ahead that wants +0.8 rad: plan A drives on, turning, and the stateful
+    checker accepts it at 1.0 s, by then 0.18 m past (outside the tolerance, but latched); plan B stops and turns in
+    place and is accepted at 1.3 s. A is the sooner; with the non-stateful checker A is never accepted."""
+    from plan_ga_ros.ga import GAPlanner
+
+    c = PlannerConfig.from_params({}, SPEC)
+    ga = GAPlanner(SPEC, c.limits, c.robot_radius, SMALL_GA, 0, 1.0)
+    window = np.zeros((SPEC.window_cells, SPEC.window_cells), np.float32)
+    on = np.tile([0.5, 0.0, 0.7], (SPEC.steps, 1))
+    stop = np.array([[0.5 if k < 4 else 0.0, 0.0, 0.0 if k < 5 else 1.0] for k in range(SPEC.steps)])
+    args = (np.stack([on, stop]), window, np.array([0.5, 0.0, 0.0]), np.array([0.35, 0.0, 0.8]), True, 0.15)
+    latching = ga.cost_terms(*args, yaw_tolerance=0.25, judge=True)["arrival"]
+    assert latching[0] < latching[1] < 1.6 and latching[0] < 1.2
+    plain = ga.cost_terms(*args, yaw_tolerance=0.25, judge=True, stateful=False)["arrival"]
+    assert plain[0] > plain[1] + 0.5
+
+
 def test_the_judge_times_a_plan_by_the_goal_checker_s_rule():
     """ga.cost_terms with yaw_tolerance: a plan arrives where the position has been within xy_tolerance and
     the heading is within yaw_tolerance; a plan that never gets there in the horizon is timed on from its end.
