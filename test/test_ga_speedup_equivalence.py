@@ -243,7 +243,7 @@ def plain_cost(ga: GAPlanner, controls, window, velocity, goal, goal_is_final, x
     turn = np.where(far, np.abs(wrap_angle(travel - end[:, 2])), 0.0)
     if goal_is_final:
         turn = turn + np.abs(wrap_angle(goal[2] - np.where(far, travel, end[:, 2])))
-    ttg = d_end / max(ga.limits.max_v_x, 1e-3) + turn / max(ga.limits.max_omega, 1e-3)
+    ttg = d_end / max(min(ga.limits.max_v_x, ga.speed_limit), 1e-3) + turn / max(ga.limits.max_omega, 1e-3)
     progress = c.w_time * ((first + 1) * dt + ttg)
     after = np.arange(steps)[None, :] > first[:, None]
     after_goal = c.w_after_goal * (np.abs(controls[..., 0]) * after).sum(1) * dt if goal_is_final else 0.0

@@ -238,7 +238,8 @@ def test_the_models_episodes_are_redone_when_the_nodes_parameter_defaults_change
     suite = SuiteConfig(families=("door",), inflation_radii=(0.55,), rates=(20.0,), episodes_per_cell=1,
                         controllers=("hybrid",), scenes=())
     stamp, configs = fingerprint(Config(), suite, str(model)), fingerprint(Config(), suite, "")
-    changed = {**parameters.defaults(), "fallback_compare_margin": 2.5}
+    defaults = parameters.defaults()
+    changed = {**defaults, "fallback_compare_margin": defaults["fallback_compare_margin"] + 1.0}
     monkeypatch.setattr(parameters, "defaults", lambda: changed)
     assert fingerprint(Config(), suite, str(model)) != stamp
     assert fingerprint(Config(), suite, "") == configs
