@@ -169,7 +169,7 @@ class GAPlanner:
         turn = np.where(far, np.abs(wrap_angle(travel - end[:, 2])), 0.0)
         if goal_is_final:  # then turn from the travel direction (or where it stands) to the goal heading
             turn = turn + np.abs(wrap_angle(goal[2] - np.where(far, travel, end[:, 2])))
-        ttg = to_go / max(min(self.limits.max_v_x, self.speed_limit), 1e-3) + turn / max(self.limits.max_omega, 1e-3)
+        ttg = to_go / kinematics.top_speed(self.limits, self.speed_limit) + turn / max(self.limits.max_omega, 1e-3)
         arrival = (first + 1) * dt + ttg
         progress = c.w_time * arrival
         after = np.arange(steps)[None, :] > there[:, None]  # moving on once the position is reached

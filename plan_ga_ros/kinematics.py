@@ -81,6 +81,12 @@ def clip_controls(controls: np.ndarray, limits: Limits, speed_limit: float | Non
     return out
 
 
+def top_speed(limits: Limits, speed_limit: float | None = None) -> float:
+    """The fastest the base drives forward (m/s, at least 1 mm/s): ``max_v_x`` under ``speed_limit``."""
+    cap = limits.max_v_x if speed_limit is None else min(limits.max_v_x, speed_limit)
+    return max(cap, 1e-3)
+
+
 def limit_change(command: np.ndarray, previous: np.ndarray, limits: Limits, dt: float) -> np.ndarray:
     """Limit the change from ``previous`` to ``command`` [..., 3] to the acceleration limits over dt."""
     step = np.asarray(limits.acceleration) * dt

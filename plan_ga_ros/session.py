@@ -339,7 +339,7 @@ class PlannerSession:
                 delta = goal.to_go(pose) - old.to_go(pose)
                 self._approach.shift(delta)
                 if self._pace is not None:  # a longer way to the same end is not time the network lost
-                    self._pace = (self._pace[0], self._pace[1] + delta / self._top_speed())
+                    self._pace = (self._pace[0], self._pace[1] + delta / kinematics.top_speed(c.limits, c.speed_limit))
                 if self._handback_below is not None:
                     self._handback_below += delta
         else:
@@ -540,11 +540,6 @@ class PlannerSession:
         heading = float(tensors.wrap_angle(self._goal.poses[-1][2] - self._odom[0][2]))
         return np.array([0.0, 0.0, heading])
 
-    def _top_speed(self) -> float:
-        """The fastest the base may drive forward (m/s): ``max_v_x`` under ``speed_limit``."""
-        c = self.config
-        return max(min(c.limits.max_v_x, c.speed_limit), 1e-3)
-
     def ga_plan(self, feed: dict[str, np.ndarray], warm_start: bool = True) -> np.ndarray:
         """The GA's raw plan [steps*3] for a feed, called as the fallback calls it (warm-started from its
         previous plan unless ``warm_start`` is False). Labels for DAgger, benchmarks. A session without a goal
@@ -610,7 +605,7 @@ class PlannerSession:
                     self._fallback_active = False
                     self._next_compare = now + c.fallback_compare_period
             if check.ok and not self._fallback_active:
-                taken = self._compare(d, window, robot, now) if fallback else None
+                taken = self._compare(d, window, robot, now, to_go) if fallback else None
                 if taken is not None:
                     return taken
                 self._no_plan_since = self._escape_until = None
@@ -633,14 +628,14 @@ class PlannerSession:
         if check.ok:
             if d.network_ok and c.fallback_compare_period > 0:
                 # hysteresis: taken over beyond the margin, handed back within half of it
-                self._network_behind = self._judge(d, window, robot)[0] > 0.5 * c.fallback_compare_margin
+                self._network_behind = self._judge(d, window, to_go)[0] > 0.5 * c.fallback_compare_margin
                 if self._network_behind:
                     self._network_ok_since = None  # the hold time counts from a plan as good as the GA's
             self._no_plan_since = None
             return controls, check.relative_poses, "ga"
         return self._nothing_valid(d, now, f"fallback: {check.reason}", recover=True)
 
-    def _compare(self, d: Decision, window: np.ndarray, robot: RobotSnapshot, now: float
+    def _compare(self, d: Decision, window: np.ndarray, robot: RobotSnapshot, now: float, to_go: float
                  ) -> tuple[np.ndarray, np.ndarray, str] | None:
         """While the network drives, the GA plans on the same feed every ``fallback_compare_period`` and, once
         the goal is within one plan's reach, every tick; the fallback takes over with its plan (itself accepted
@@ -656,15 +651,18 @@ class PlannerSession:
           further behind at every comparison.
 
         A network that creeps or heads the long way round is noticed within a few periods instead of the
-        progress checker's ``movement_time_allowance``. None: the network keeps driving."""
+        progress checker's ``movement_time_allowance``; ``to_go``: the distance still to go (m). None: the
+        network keeps driving."""
         c = self.config
+        if c.fallback_compare_period <= 0:
+            return None
         went_back = self._next_compare is not None and self._next_compare - now > c.fallback_compare_period
         if went_back:
             self._pace = None
         periodic = self._next_compare is None or now >= self._next_compare or went_back
         # The path's end within one plan's reach: every tick, so a plan that will pass it by is noticed in time.
-        final_approach = self._goal.to_go(robot.pose) <= self._top_speed() * self.spec.steps * self.spec.dt
-        if c.fallback_compare_period <= 0 or not (periodic or final_approach):
+        reach = kinematics.top_speed(c.limits, c.speed_limit) * self.spec.steps * self.spec.dt
+        if not (periodic or to_go <= reach):
             return None
         if periodic:
             self._next_compare = now + c.fallback_compare_period
@@ -672,22 +670,14 @@ class PlannerSession:
         d.ga_raw, check, controls = self._run(self._ga_policy, d.feed, window, robot, d, "fallback")
         if not check.ok:
             return None
-        behind, collides, eta = self._judge(d, window, robot)
-        why = ("the network's plan collides beyond the checked horizon" if collides else
-               f"the GA's plan arrives {behind:.1f} s sooner than the network's")
-        if behind <= c.fallback_compare_margin:
-            if not periodic:  # the pace is measured over whole periods
+        behind, collides, eta = self._judge(d, window, to_go)
+        if behind > c.fallback_compare_margin:
+            why = ("the network's plan collides beyond the checked horizon" if collides else
+                   f"the GA's plan arrives {behind:.1f} s sooner than the network's")
+        else:
+            why = self._pace_lost(now, eta) if periodic else None  # the pace is measured over whole periods
+            if why is None:
                 return None
-            if self._pace is None:
-                self._pace = (now, eta)
-                return None
-            since, then = self._pace
-            lost = (now - since) + eta - then
-            if lost < 0.0:  # ahead of the estimate: no credit is banked for a later creep
-                self._pace = (now, eta)
-            if lost <= c.fallback_compare_margin:
-                return None
-            behind, why = lost, f"the network has lost {lost:.1f} s against the GA's estimate in {now - since:.1f} s"
         self._fallback_active, self._network_behind, self._network_ok_since = True, True, None
         self._restart_progress()  # the GA's own allowance, not what is left of the network's
         self.takeovers += 1
@@ -696,6 +686,21 @@ class PlannerSession:
         self._no_plan_since = self._escape_until = None
         return controls, check.relative_poses, "ga"
 
+    def _pace_lost(self, now: float, eta: float) -> str | None:
+        """Why the network's pace falls behind: it lost more than ``fallback_compare_margin`` against the
+        estimate of the arrival ``eta`` since its stint's first comparison (or the last one it was ahead);
+        None while it does not."""
+        if self._pace is None:
+            self._pace = (now, eta)
+            return None
+        since, then = self._pace
+        lost = (now - since) + eta - then
+        if lost < 0.0:  # ahead of the estimate: no credit is banked for a later creep
+            self._pace = (now, eta)
+        if lost <= self.config.fallback_compare_margin:
+            return None
+        return f"the network has lost {lost:.1f} s against the GA's estimate in {now - since:.1f} s"
+
     def _ga_warm_start(self) -> None:
         """The GA's warm start (its last plan, shifted by one step) is dropped when the network drove since the
         GA last planned (hybrid); ``planner: ga`` never drops it."""
@@ -703,13 +708,13 @@ class PlannerSession:
             self._ga.reset()
         self._network_drove = False
 
-    def _judge(self, d: Decision, window: np.ndarray, robot: RobotSnapshot) -> tuple[float, bool, float]:
+    def _judge(self, d: Decision, window: np.ndarray, to_go: float) -> tuple[float, bool, float]:
         """(how much later the network's raw plan of this tick gets the robot there than the GA's (s), whether
         it collides beyond the safety layer's horizon, the estimate of the time to the end of the goal or path
         (s), by the sooner of the two plans). Both plans are judged by the GA's arrival terms
         (``ga.ARRIVAL_TERMS``: time, collision, grazing margin), the base following each at its limits,
         arriving where the goal checker accepts it; the estimate adds the path beyond the model's goal (a
-        carrot, a clipped goal) at full speed."""
+        carrot, a clipped goal; ``to_go`` m to go in all) at full speed."""
         c = self.config
         goal = self._ga_goal(d.feed)
         velocity = d.feed[STATE_INPUT][0, 3:6].astype(np.float64)
@@ -718,9 +723,9 @@ class PlannerSession:
         terms = self._ga.cost_terms(plans, window, velocity, goal, final, c.xy_goal_tolerance,
                                     yaw_tolerance=c.yaw_goal_tolerance, judge=True, stateful=c.stateful_goal_checker)
         cost = sum(terms[k] for k in ARRIVAL_TERMS)
-        beyond = max(0.0, self._goal.to_go(robot.pose) - float(np.hypot(goal[0], goal[1])))
+        beyond = max(0.0, to_go - float(np.hypot(goal[0], goal[1])))
         soonest = float(terms["arrival"].min()) / max(self._ga.cfg.w_time, 1e-9)  # the better plan's
-        eta = soonest + beyond / self._top_speed()
+        eta = soonest + beyond / kinematics.top_speed(c.limits, c.speed_limit)
         return float(cost[0] - cost[1]), bool(terms["collision"][0] > terms["collision"][1]), eta
 
     def _watch_progress(self, robot: RobotSnapshot, now: float) -> None:

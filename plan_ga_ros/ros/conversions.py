@@ -1,4 +1,5 @@
-"""ROS messages ↔ numpy. Every function validates what it reads and raises ValueError."""
+"""ROS messages ↔ numpy (every function validates what it reads and raises ValueError), and waiting until a
+last message is delivered."""
 
 from __future__ import annotations
 
@@ -10,9 +11,23 @@ from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped, Quaternion, Twist, TwistStamped
 from nav_msgs.msg import OccupancyGrid, Odometry, Path
+from rclpy.duration import Duration
+from rclpy.qos import ReliabilityPolicy
 from std_msgs.msg import Float32MultiArray, Header, MultiArrayDimension
 
 from ..tensors import Grid
+
+ACK_TIMEOUT = 1.0  # s: on the way out, how long a last message waits for its subscribers' acknowledgement
+
+
+def wait_acknowledged(publisher, what: str, logger) -> None:
+    """Before the process exits: wait until the reliable subscribers of ``publisher`` have acknowledged what
+    it published last (``what``: its name in the warning), at most ``ACK_TIMEOUT`` s. A message published
+    right before the exit is otherwise lost."""
+    if publisher.qos_profile.reliability != ReliabilityPolicy.RELIABLE:
+        return
+    if not publisher.wait_for_all_acked(Duration(seconds=ACK_TIMEOUT)):
+        logger.warning(f"{what} was not acknowledged within {ACK_TIMEOUT} s")
 
 
 def stamp_to_sec(stamp: Time) -> float:

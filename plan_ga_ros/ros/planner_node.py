@@ -58,7 +58,6 @@ from .params import NodeParameters, WholeRequestParameterService, qos_profile
 from .watchdog import Tick, Watchdog
 
 NODE_NAME = "plan_ga_planner"
-ACK_TIMEOUT = 1.0  # s: shutdown waits this long for subscribers to acknowledge the zero command
 LOG_REPEAT = 5.0  # s: a state is logged when it changes, and the same state at most this often
 
 
@@ -314,9 +313,8 @@ class PlannerNode(LifecycleNode):
         """Before the process exits: no more plans, a zero command, and wait until it is acknowledged."""
         self._stop_robot(StopReason.SHUTDOWN, "", deactivate=True)
         pub = self._pubs.get("cmd_vel")
-        if pub is not None and pub.qos_profile.reliability == ReliabilityPolicy.RELIABLE:
-            if not pub.wait_for_all_acked(Duration(seconds=ACK_TIMEOUT)):
-                self.get_logger().warning(f"the zero command was not acknowledged within {ACK_TIMEOUT} s")
+        if pub is not None:
+            conv.wait_acknowledged(pub, "the zero command", self.get_logger())
 
     def destroy_node(self) -> None:
         self._stopping, self._active = True, False

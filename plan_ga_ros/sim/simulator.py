@@ -20,7 +20,6 @@ import numpy as np
 import rclpy
 from geometry_msgs.msg import PoseStamped, Twist
 from nav_msgs.msg import OccupancyGrid, Odometry, Path
-from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock
@@ -33,7 +32,6 @@ from . import routes
 from .world import RobotSim, Scenario, WorldConfig, local_costmap, make_scenario
 
 AT_REST = 0.05  # m/s, rad/s: success needs the robot at rest within the goal tolerances
-ACK_TIMEOUT = 1.0  # s: shutdown waits this long for subscribers to acknowledge the resting odometry
 ROUTE_FAMILY = "long_route"
 
 
@@ -222,5 +220,4 @@ class SimNode(Node):
         self.cmd = np.zeros(3)
         self.robot.velocity = np.zeros(3)
         self._publish_odom()
-        if not self.odom_pub.wait_for_all_acked(Duration(seconds=ACK_TIMEOUT)):
-            self.get_logger().warning(f"the resting odometry was not acknowledged within {ACK_TIMEOUT} s")
+        conv.wait_acknowledged(self.odom_pub, "the resting odometry", self.get_logger())

@@ -156,9 +156,10 @@ class NaiveController:
 
 def ga_labeller(spec: ModelSpec, config: PlannerConfig, ga: GAConfig = GAConfig(), seed: int = 0
                 ) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
-    """The GA expert labelling feeds: a GA of its own, called exactly as ``planner: ga`` calls it (warm-started
-    from its plan of the last labelled tick; hybrid's fallback drops that warm start when the network drove
-    in between)."""
+    """The GA expert labelling feeds: a GA of its own, called as ``planner: ga`` calls it (warm-started from
+    its plan of the last labelled tick; hybrid's fallback drops that warm start when the network drove in
+    between). Its session has no goal, so no latched goal checker: once the position is accepted it still aims
+    at the feed's goal, where ``planner: ga`` turns to the heading in place."""
     return PlannerSession(config, spec, None, ga, seed).ga_plan
 
 
