@@ -155,12 +155,18 @@ class NaiveController:
 
 
 def ga_labeller(spec: ModelSpec, config: PlannerConfig, ga: GAConfig = GAConfig(), seed: int = 0
-                ) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
+                ) -> Callable[[dict[str, np.ndarray], bool], np.ndarray]:
     """The GA expert labelling feeds: a GA of its own, called as ``planner: ga`` calls it (warm-started from
     its plan of the last labelled tick; hybrid's fallback drops that warm start when the network drove in
-    between). Its session has no goal, so no latched goal checker: once the position is accepted it still aims
-    at the feed's goal, where ``planner: ga`` turns to the heading in place."""
-    return PlannerSession(config, spec, None, ga, seed).ga_plan
+    between). ``labeller(feed, position_accepted)``: the episode's session says whether its goal checker has
+    accepted the position; from then on the label turns to the goal's heading in place, as ``planner: ga``
+    does, instead of aiming at the exact point."""
+    session = PlannerSession(config, spec, None, ga, seed)
+
+    def label(feed: dict[str, np.ndarray], position_accepted: bool = False) -> np.ndarray:
+        return session.ga_plan(feed, position_accepted=position_accepted)
+
+    return label
 
 
 # ---------------------------------------------------------------- the episode
@@ -194,7 +200,7 @@ def run_episode(
     network: Policy | None = None,
     cfg: EpisodeConfig = EpisodeConfig(),
     ga: GAConfig = GAConfig(),
-    labeller: Callable[[dict[str, np.ndarray]], np.ndarray] | None = None,
+    labeller: Callable[[dict[str, np.ndarray], bool], np.ndarray] | None = None,
     record: bool = False,
     seed: int = 0,
 ) -> EpisodeResult:
@@ -203,9 +209,10 @@ def run_episode(
     ``goal`` is a pose [3] or a global path [N, 3] (odom frame) that the session follows by its carrot.
     ``network`` is the session's network (onnx, hybrid; a naive controller too); ``ga`` configures its
     GA (ga, hybrid). With ``record``, each planning tick stores the model's inputs and a label:
-    ``labeller(feed)`` when given, else the raw plan of the planner that ran (GA or network). A labeller
-    is asked only every ``REPEAT_LABEL_EVERY``-th tick while the state repeats (a frozen robot would cost one
-    GA plan per tick for the same sample), so DAgger's GA time goes to states the network actually visits.
+    ``labeller(feed, position_accepted)`` when given (whether the session's goal checker has accepted the
+    position), else the raw plan of the planner that ran (GA or network). A labeller is asked only every
+    ``REPEAT_LABEL_EVERY``-th tick while the state repeats (a frozen robot would cost one GA plan
+    per tick for the same sample), so DAgger's GA time goes to states the network actually visits.
     """
     sim = RobotSim(np.asarray(start, np.float64).copy(), planner_cfg.limits, noise=cfg.velocity_noise,
                    rng=np.random.default_rng(seed))
@@ -268,7 +275,8 @@ def run_episode(
                 repeats = repeats + 1 if labeller and _repeats(samples, d.feed) else 0
                 if record and repeats % REPEAT_LABEL_EVERY == 0:
                     own = d.ga_raw if planner_cfg.planner == "ga" else d.network_raw
-                    _record(samples, d, labeller(d.feed) if labeller else own, spec.steps)
+                    label = labeller(d.feed, session.position_accepted) if labeller else own
+                    _record(samples, d, label, spec.steps)
             if d.reason is StopReason.GOAL_REACHED:
                 reached = True
                 if np.abs(sim.velocity).max() < REST_SPEED:

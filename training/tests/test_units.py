@@ -342,7 +342,8 @@ def test_a_labeller_sees_a_repeated_state_once_in_repeat_label_every_ticks():
     calls = []
     expert = ga_labeller(spec, pcfg, cfg.ga, seed=0)
     r = run_episode(make_world(occ, 0.05, 3.0), np.array([1.5, 3.0, 0.0]), np.array([4.0, 3.0, 0.0]), spec, pcfg,
-                    reckless, cfg.episode, cfg.ga, lambda feed: calls.append(1) or expert(feed), record=True, seed=0)
+                    reckless, cfg.episode, cfg.ga, lambda feed, ok: calls.append(1) or expert(feed, ok), record=True,
+                    seed=0)
     assert r.failed and len(calls) == len(r.samples["label"])
     standing = r.planning_ticks - len(r.samples["label"])  # ticks whose state repeated and went unlabelled
     assert standing > 0.5 * r.planning_ticks  # most of the episode was spent standing still
@@ -361,6 +362,34 @@ def test_ga_episode_records_the_driving_gas_raw_plans_and_the_labeller_matches_t
     feeds = [{n: r.samples[k][i:i + 1] for k, n in zip(SAMPLE_KEYS, INPUT_NAMES)} for i in range(3)]
     got = np.stack([label(f).reshape(SPEC.steps, 3) for f in feeds])
     np.testing.assert_allclose(got, r.samples["label"][:3], atol=1e-6)
+
+
+def test_labeller_turns_to_the_heading_once_the_episodes_checker_accepted_the_position():
+    """DAgger labels after the stateful goal checker latched the position aim at the heading alone, as
+    ``planner: ga`` does: the episode tells its labeller when its session's checker accepted the position."""
+    cfg = Config()
+    spec = model_spec(cfg)
+    pcfg = planner_config(cfg, spec, "onnx")
+    expert = ga_labeller(spec, pcfg, cfg.ga, seed=0)
+    seen = []
+
+    def labeller(feed, accepted):
+        seen.append((float(np.hypot(*feed["goal_relative_input"][0, :2])), accepted))
+        return expert(feed, accepted)
+
+    r = run_episode(_open_world(), np.array([1.5, 3.0, 0.0]), np.array([2.5, 3.0, 2.0]), spec, pcfg,
+                    NaiveController(spec, pcfg), cfg.episode, cfg.ga, labeller, record=True, seed=0)
+    assert r.success
+    dist, accepted = np.array(seen).T
+    first = int(np.argmax(accepted))
+    assert accepted[first] and accepted[first:].all() and not accepted[:first].any()  # latched: stays accepted
+    assert dist[first] <= pcfg.xy_goal_tolerance + 0.01 and (dist[:first] > pcfg.xy_goal_tolerance - 0.01).all()
+    # an accepted label is the GA's plan toward the robot's own position with the goal's heading
+    feed = {n: r.samples[k][first:first + 1] for k, n in zip(SAMPLE_KEYS, INPUT_NAMES)}
+    turned = {**feed, "goal_relative_input": feed["goal_relative_input"] * np.array([0, 0, 1], np.float32)}
+    a, b = ga_labeller(spec, pcfg, cfg.ga, seed=3), ga_labeller(spec, pcfg, cfg.ga, seed=3)
+    np.testing.assert_array_equal(a(feed, True), b(turned, False))
+    assert not np.array_equal(a(feed, False), b(feed, True))
 
 
 # ---------------------------------------------------------------- checkpoints and the network's dimensions
