@@ -102,15 +102,15 @@ class GAPlanner:
 
     def cost(self, controls: np.ndarray, window: np.ndarray, velocity: np.ndarray, goal: np.ndarray,
              goal_is_final: bool, xy_tolerance: float = 0.15, previous_command: np.ndarray | None = None,
-             yaw_tolerance: float | None = None, stateful: bool = True) -> np.ndarray:
+             yaw_tolerance: float | None = None, stateful: bool = True, margin: bool = True) -> np.ndarray:
         """Cost [P] of plans [P, steps, 3] (lower is better): the sum of ``cost_terms``."""
         return sum(self.cost_terms(controls, window, velocity, goal, goal_is_final, xy_tolerance,
-                                   previous_command, yaw_tolerance, stateful=stateful).values())
+                                   previous_command, yaw_tolerance, stateful=stateful, margin=margin).values())
 
     def cost_terms(self, controls: np.ndarray, window: np.ndarray, velocity: np.ndarray, goal: np.ndarray,
                    goal_is_final: bool, xy_tolerance: float = 0.15, previous_command: np.ndarray | None = None,
-                   yaw_tolerance: float | None = None, judge: bool = False, stateful: bool = True
-                   ) -> dict[str, np.ndarray]:
+                   yaw_tolerance: float | None = None, judge: bool = False, stateful: bool = True,
+                   margin: bool = True) -> dict[str, np.ndarray]:
         """The weighted terms [P] of each plan's cost, by name; ``ARRIVAL_TERMS`` are in seconds of estimated
         arrival (or a collision's penalty). Each plan is commanded, followed and checked as ``make_safe``
         will (from ``previous_command``, default ``velocity``): a plan it rejects, or that collides later
@@ -122,7 +122,11 @@ class GAPlanner:
         the heading is within ``yaw_tolerance`` with the position reached at the same step or, ``stateful``
         (Nav2's latching checker), at any step before; a plan that does not get there within the horizon is
         timed on from its last pose (so one that stands still facing the wrong way, turns past the goal's
-        heading or spins the long way round is late), with no distance to go once the position counts."""
+        heading or spins the long way round is late), with no distance to go once the position counts.
+
+        ``margin``: plans that pass closer than ``safety.MARGIN`` beyond the required clearance cost up to
+        ``w_margin`` more. Without it (a fallback that stalled: a doorway or gap where every way on grazes the
+        margin, so the GA would rather hold still) only the required clearance, the safety layer's floor, counts."""
         c, dt, steps = self.cfg, self.spec.dt, self.spec.steps
         previous = velocity if previous_command is None else previous_command
         controls = kinematics.commanded(controls, previous, self.limits, self.speed_limit, self.control_period)
@@ -136,7 +140,8 @@ class GAPlanner:
         first_hit = np.where(any_hit, hit.argmax(1), steps)
         collision = c.w_collision * (any_hit * (1.0 + (steps - first_hit) / steps))
         gap = followed.clearance[:, 1:].min(1) - followed.need  # [P] the closest pass beyond the required clearance
-        margin = c.w_margin * np.clip(1.0 - gap / safety.MARGIN, 0.0, 1.0) ** 2  # (x - need rounds monotonically)
+        w_margin = c.w_margin if margin else 0.0
+        margin_cost = w_margin * np.clip(1.0 - gap / safety.MARGIN, 0.0, 1.0) ** 2  # (x - need rounds monotonically)
         poses = followed.step_poses[:, 1:]  # [P, T, 3] where the base really goes
         centre = safety.window_lookup(window, poses[..., :2], self.spec.resolution)
         dist = np.hypot(poses[..., 0] - goal[0], poses[..., 1] - goal[1])  # [P, T]
@@ -181,14 +186,14 @@ class GAPlanner:
         accel_excess = np.maximum(np.abs(dv) - np.asarray(self.limits.acceleration) * dt, 0.0).sum((1, 2))
         jerk = c.w_jerk * ((dv[:, 1:] - dv[:, :-1]) ** 2).sum((1, 2))
         effort = c.w_effort * (controls ** 2).sum((1, 2)) * dt
-        return {"collision": collision, "margin": margin, "arrival": progress, "after_goal": after_goal,
+        return {"collision": collision, "margin": margin_cost, "arrival": progress, "after_goal": after_goal,
                 "clearance": clearance, "accel": c.w_accel * accel_excess, "jerk": jerk, "effort": effort}
 
     def plan(self, window: np.ndarray, velocity: np.ndarray, goal: np.ndarray, clip_distance: float,
              shift: int = 1, xy_tolerance: float = 0.15, previous_command: np.ndarray | None = None,
-             yaw_tolerance: float | None = None, stateful: bool = True) -> np.ndarray:
+             yaw_tolerance: float | None = None, stateful: bool = True, margin: bool = True) -> np.ndarray:
         """The best plan [steps, 3] for a cost window, body velocity, robot-frame (clipped) goal and
-        the command sent last (default: the velocity); ``yaw_tolerance``: see ``cost_terms``."""
+        the command sent last (default: the velocity); ``yaw_tolerance``, ``margin``: see ``cost_terms``."""
         c = self.cfg
         goal_is_final = bool(np.hypot(goal[0], goal[1]) < clip_distance - 1e-3)
         span = self.high - self.low
@@ -213,7 +218,7 @@ class GAPlanner:
             if todo.sum() <= 2:  # follow_batch picks its arithmetic by the batch size: score all, as always
                 todo[:] = True
             fit[todo] = self.cost(controls if todo.all() else controls[todo], window, velocity, goal, goal_is_final,
-                                  xy_tolerance, previous_command, yaw_tolerance, stateful)
+                                  xy_tolerance, previous_command, yaw_tolerance, stateful, margin)
             return controls, fit
 
         controls, fit = cost(pop)

@@ -527,7 +527,16 @@ class PlannerSession:
         velocity = feed[STATE_INPUT][0, 3:6].astype(np.float64)
         return self._ga.plan(feed[COSTMAP_INPUT][0, 0], velocity, goal, c.goal_clip_distance,
                              xy_tolerance=c.xy_goal_tolerance, yaw_tolerance=c.yaw_goal_tolerance,
-                             stateful=c.stateful_goal_checker).reshape(1, -1)
+                             stateful=c.stateful_goal_checker, margin=not self.tight).reshape(1, -1)
+
+    @property
+    def tight(self) -> bool:
+        """Whether the GA plans without its soft clearance margin (``ga.GAConfig.w_margin``; the safety layer's
+        required clearance stays the floor): while it is hybrid's fallback, and after ``planner: ga`` stalled
+        until it has made the progress it did not. The fallback drives where the network failed or fell behind,
+        mostly doorways and gaps narrower than the robot plus that margin, where every way on grazes it and a GA
+        that prices the margin holds still in front of them (measured: a stalled fallback in the door family)."""
+        return self._fallback_active or self._fallback_stalls > 0
 
     @property
     def position_accepted(self) -> bool:
@@ -731,7 +740,8 @@ class PlannerSession:
         final = bool(np.hypot(goal[0], goal[1]) < c.goal_clip_distance - 1e-3)  # as GAPlanner.plan
         plans = np.stack([d.network_raw, d.ga_raw]).reshape(2, self.spec.steps, 3)
         terms = self._ga.cost_terms(plans, window, velocity, goal, final, c.xy_goal_tolerance,
-                                    yaw_tolerance=c.yaw_goal_tolerance, judge=True, stateful=c.stateful_goal_checker)
+                                    yaw_tolerance=c.yaw_goal_tolerance, judge=True, stateful=c.stateful_goal_checker,
+                                    margin=not self.tight)
         cost = sum(terms[k] for k in ARRIVAL_TERMS)
         beyond = max(0.0, to_go - float(np.hypot(goal[0], goal[1])))
         soonest = float(terms["arrival"].min()) / max(self._ga.cfg.w_time, 1e-9)  # the better plan's
@@ -740,12 +750,17 @@ class PlannerSession:
 
     def _watch_progress(self, robot: RobotSnapshot, now: float) -> None:
         """``planner: ga``: Nav2's progress checker for the record (diagnostics WARN, ``stalls``); the GA is the
-        only planner, so it keeps planning."""
+        only planner, so it keeps planning, ``tight`` from a stall until it has made the progress it did not."""
+        c = self.config
         to_go = self._goal.to_go(robot.pose) if self._goal is not None else 0.0
+        if self._made_progress(to_go):
+            self._handback_below, self._fallback_stalls = None, 0
         moving = self._progress.check(robot.pose[:2], now)
         if not (self._approach.check(to_go, now) and moving):
             self._stalled(now, False, moving)
             self._restart_progress()
+            self._fallback_stalls += 1
+            self._handback_below = to_go - c.required_movement_radius
 
     def _restart_progress(self) -> None:
         self._progress.reset()

@@ -532,6 +532,57 @@ def test_the_ga_alone_reports_no_progress_and_keeps_planning():
     assert "no progress: moved less than 0.3 m in 1 s" in s.last_stall[1] and "takes over" not in s.last_stall[1]
 
 
+def _margins(monkeypatch) -> list[bool]:
+    """Whether each GA plan from now on priced its soft clearance margin."""
+    from plan_ga_ros.ga import GAPlanner
+
+    seen, plan = [], GAPlanner.plan
+
+    def spy(self, *args, **kwargs):
+        seen.append(kwargs.get("margin", True))
+        return plan(self, *args, **kwargs)
+
+    monkeypatch.setattr(GAPlanner, "plan", spy)
+    return seen
+
+
+def test_the_ga_alone_drops_its_clearance_margin_after_a_stall_until_it_has_got_closer(monkeypatch):
+    """``planner: ga`` that stalls (a doorway where every way on grazes its margin) plans without the soft margin,
+    the safety layer's clearance the floor, until it is required_movement_radius closer to the goal."""
+    margins = _margins(monkeypatch)
+    s = session(None, required_movement_radius=0.3, movement_time_allowance=1.0)  # planner: ga, goal 1.5 m ahead
+    _drive(s, 0.0, 0.95)  # the base never moves
+    assert not s.tight and margins and all(margins)
+    del margins[:]
+    _drive(s, 1.0, 1.5)  # the stall, noticed after 1.0 s
+    assert s.stalls == 1 and s.tight and margins[0] and margins[-5:] == [False] * 5
+    s.set_odometry(np.array([0.25, 0.0, 0.0]), np.zeros(3), 1.5)  # closer, but not by the radius yet
+    s.tick(1.5)
+    assert s.tight and not margins[-1]
+    s.set_odometry(np.array([0.35, 0.0, 0.0]), np.zeros(3), 1.55)  # 0.35 m closer than where it stalled
+    s.tick(1.55)
+    assert not s.tight and margins[-1]
+
+
+def test_the_fallback_plans_without_the_clearance_margin_and_the_comparison_with_it(monkeypatch):
+    """Hybrid's fallback drives where the network failed (mostly doorways and gaps): without the soft margin. The
+    GA planning beside a driving network (the comparison) prices it, as ``planner: ga`` does."""
+    margins = _margins(monkeypatch)
+    net = Switchable((0.5, 0.0, 0.0))  # into the wall: rejected
+    s = session(net, wall_x=0.5, goal=(0.0, 1.5, 0.0), planner="hybrid", fallback_after_rejections=1,
+                fallback_hold_time=0.0, fallback_compare_period=0.1)
+    d = s.tick(0.0)
+    assert d.planner == "ga" and s.tight and margins == [False]
+    net.twist = (0.0, 0.0, 0.5)  # the network's plans are accepted again (turning toward the goal)
+    s.set_costmap(grid(0.5), 0.1)
+    s.set_odometry(np.zeros(3), np.zeros(3), 0.1)
+    assert s.tick(0.1).planner == "onnx" and not s.tight  # handed back at once (no hold time, no stall)
+    s.set_costmap(grid(0.5), 0.2)
+    s.set_odometry(np.zeros(3), np.zeros(3), 0.2)
+    d = s.tick(0.2)  # the next comparison: its GA prices the margin
+    assert d.planner == "onnx" and len(margins) == 2 and margins[-1] is True
+
+
 def test_circling_without_getting_closer_is_no_progress_and_the_fallback_takes_over():
     """The robot keeps moving (a displacement check passes) but gets no closer to the goal."""
     s = session(constant((0.3, 0.0, 0.5)), planner="hybrid", goal=(3.0, 0.0, 0.0), required_movement_radius=0.3,

@@ -392,6 +392,36 @@ def test_labeller_turns_to_the_heading_once_the_episodes_checker_accepted_the_po
     assert not np.array_equal(a(feed, False), b(feed, True))
 
 
+def test_a_fallback_gets_through_a_doorway_without_the_gas_clearance_margin(monkeypatch):
+    """A network that drives into the wall beside a 0.6 m doorway (a 0.4 m robot): the fallback takes over. Every
+    way through grazes the GA's soft margin; priced, the GA dithers in front of the door for seconds. Hybrid's
+    fallback plans without it (the safety layer's clearance still the floor) and gets through in half the time."""
+    from plan_ga_ros.session import PlannerSession
+
+    occ = np.zeros((120, 120), bool)
+    occ[0, :] = occ[-1, :] = occ[:, 0] = occ[:, -1] = True
+    occ[:, 60:63] = True
+    occ[54:66, 60:63] = False  # the doorway: 12 cells of 0.05 m
+    world = make_world(occ, 0.05, 3.0)
+    cfg = Config()
+    spec = model_spec(cfg)
+    pcfg = planner_config(cfg, spec, "hybrid")
+    reckless = PolicyController(lambda feed: np.tile([0.5, 0.0, 0.0], (1, spec.steps)))
+    episode = dataclasses.replace(cfg.episode, max_time=30.0)
+
+    def run():
+        return run_episode(world, np.array([1.8, 3.0, 0.3]), np.array([4.5, 3.0, 0.0]), spec, pcfg, reckless,
+                           episode, cfg.ga, seed=0)
+
+    tight = run()
+    monkeypatch.setattr(PlannerSession, "tight", property(lambda self: False))
+    priced = run()
+    assert tight.success and priced.outcome in ("success", "timeout") and not priced.collision
+    assert tight.planners.get("ga", 0) > tight.planners.get("onnx", 0)  # the fallback drove through
+    assert tight.time < 0.6 * priced.time, (tight.time, priced.time)
+    assert tight.min_clearance > 0.0
+
+
 # ---------------------------------------------------------------- checkpoints and the network's dimensions
 def test_network_dimensions_come_from_the_contract():
     spec = ModelSpec(window_cells=40, steps=12, resolution=0.1, goal_clip_distance=1.5)
