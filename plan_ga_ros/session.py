@@ -532,10 +532,12 @@ class PlannerSession:
     @property
     def tight(self) -> bool:
         """Whether the GA plans without its soft clearance margin (``ga.GAConfig.w_margin``; the safety layer's
-        required clearance stays the floor): while it is hybrid's fallback, and after ``planner: ga`` stalled
-        until it has made the progress it did not. The fallback drives where the network failed or fell behind,
-        mostly doorways and gaps narrower than the robot plus that margin, where every way on grazes it and a GA
-        that prices the margin holds still in front of them (measured: a stalled fallback in the door family)."""
+        required clearance stays the floor): while it is hybrid's fallback, and for ``planner: ga`` from a stall
+        until it is ``required_movement_radius`` closer to the goal than where it stalled. The fallback drives
+        where the network failed or fell behind, often a doorway or a gap narrower than the robot plus that
+        margin, where every way on grazes it and a GA that prices it holds still or dithers in front (measured
+        in the door family); in the open the margin seldom binds. The comparison (``_judge``) always prices it,
+        so a takeover and its hand-back are judged alike."""
         return self._fallback_active or self._fallback_stalls > 0
 
     @property
@@ -561,7 +563,8 @@ class PlannerSession:
     def ga_plan(self, feed: dict[str, np.ndarray], warm_start: bool = True,
                 position_accepted: bool | None = None) -> np.ndarray:
         """The GA's raw plan [steps*3] for a feed, called as the fallback calls it (warm-started from its
-        previous plan unless ``warm_start`` is False). Labels for DAgger, benchmarks. ``position_accepted``
+        previous plan unless ``warm_start`` is False; without the soft clearance margin while ``tight``, which a
+        session without a goal, the labeller's, never is). Labels for DAgger, benchmarks. ``position_accepted``
         (default: this session's goal checker) says whether the goal checker has accepted the position, so the
         GA turns to the heading in place: a labeller's session has no goal of its own, the episode passes it."""
         if not warm_start and self._ga is not None:
@@ -740,8 +743,7 @@ class PlannerSession:
         final = bool(np.hypot(goal[0], goal[1]) < c.goal_clip_distance - 1e-3)  # as GAPlanner.plan
         plans = np.stack([d.network_raw, d.ga_raw]).reshape(2, self.spec.steps, 3)
         terms = self._ga.cost_terms(plans, window, velocity, goal, final, c.xy_goal_tolerance,
-                                    yaw_tolerance=c.yaw_goal_tolerance, judge=True, stateful=c.stateful_goal_checker,
-                                    margin=not self.tight)
+                                    yaw_tolerance=c.yaw_goal_tolerance, judge=True, stateful=c.stateful_goal_checker)
         cost = sum(terms[k] for k in ARRIVAL_TERMS)
         beyond = max(0.0, to_go - float(np.hypot(goal[0], goal[1])))
         soonest = float(terms["arrival"].min()) / max(self._ga.cfg.w_time, 1e-9)  # the better plan's
@@ -753,7 +755,7 @@ class PlannerSession:
         only planner, so it keeps planning, ``tight`` from a stall until it has made the progress it did not."""
         c = self.config
         to_go = self._goal.to_go(robot.pose) if self._goal is not None else 0.0
-        if self._made_progress(to_go):
+        if self._handback_below is not None and to_go < self._handback_below:  # (near the goal too: a door there)
             self._handback_below, self._fallback_stalls = None, 0
         moving = self._progress.check(robot.pose[:2], now)
         if not (self._approach.check(to_go, now) and moving):

@@ -564,10 +564,32 @@ def test_the_ga_alone_drops_its_clearance_margin_after_a_stall_until_it_has_got_
     assert not s.tight and margins[-1]
 
 
-def test_the_fallback_plans_without_the_clearance_margin_and_the_comparison_with_it(monkeypatch):
-    """Hybrid's fallback drives where the network failed (mostly doorways and gaps): without the soft margin. The
-    GA planning beside a driving network (the comparison) prices it, as ``planner: ga`` does."""
+def test_the_ga_alone_stuck_just_before_its_goal_plans_without_the_margin_until_the_goal(monkeypatch):
+    """A goal inside a doorway, closer than required_movement_radius: the stall's relief lasts (being near the
+    goal is no progress) until the goal is reached."""
     margins = _margins(monkeypatch)
+    s = session(None, goal=(0.45, 0.0, 0.0), required_movement_radius=0.5, movement_time_allowance=1.0)
+    _drive(s, 0.0, 3.0)  # the base never moves
+    assert s.stalls >= 2 and s.tight and margins[-20:] == [False] * 20
+    s.set_odometry(np.array([0.3, 0.0, 0.0]), np.zeros(3), 3.0)
+    assert s.tick(3.0).planner == "ga" and s.tight and not margins[-1]
+    s.set_odometry(np.array([0.45, 0.0, 0.0]), np.zeros(3), 3.05)
+    assert s.tick(3.05).reason is StopReason.GOAL_REACHED
+
+
+def test_the_fallback_plans_without_the_clearance_margin_and_the_comparison_with_it(monkeypatch):
+    """Hybrid's fallback drives where the network failed or fell behind (often doorways and gaps): without the soft
+    margin. The GA planning beside a driving network (the comparison) prices it, and the judge always does."""
+    from plan_ga_ros.ga import GAPlanner
+
+    margins, judged, terms = _margins(monkeypatch), [], GAPlanner.cost_terms
+
+    def judge_spy(self, *args, **kwargs):
+        if kwargs.get("judge"):
+            judged.append(kwargs.get("margin", True))
+        return terms(self, *args, **kwargs)
+
+    monkeypatch.setattr(GAPlanner, "cost_terms", judge_spy)
     net = Switchable((0.5, 0.0, 0.0))  # into the wall: rejected
     s = session(net, wall_x=0.5, goal=(0.0, 1.5, 0.0), planner="hybrid", fallback_after_rejections=1,
                 fallback_hold_time=0.0, fallback_compare_period=0.1)
@@ -581,6 +603,7 @@ def test_the_fallback_plans_without_the_clearance_margin_and_the_comparison_with
     s.set_odometry(np.zeros(3), np.zeros(3), 0.2)
     d = s.tick(0.2)  # the next comparison: its GA prices the margin
     assert d.planner == "onnx" and len(margins) == 2 and margins[-1] is True
+    assert judged and all(judged)  # takeovers and hand-backs: both judged with the margin priced
 
 
 def test_circling_without_getting_closer_is_no_progress_and_the_fallback_takes_over():

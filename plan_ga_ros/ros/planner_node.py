@@ -601,7 +601,7 @@ class PlannerNode(LifecycleNode):
             if self._configure_error:
                 return Level.ERROR, f"configure failed: {self._configure_error}", values
             return Level.OK, "unconfigured", values
-        p95, stall = 0.0, None
+        p95, stall, tight = 0.0, None, False
         if self._lock.acquire(timeout=0.05):  # a stuck tick holds it: report without these
             try:
                 ages = session.input_ages(now)
@@ -612,7 +612,7 @@ class PlannerNode(LifecycleNode):
                     "stalls": session.stalls, "fallback_takeovers": session.takeovers,
                     "last_takeover": bounded(session.last_takeover[1]) if session.last_takeover else "none",
                     "fallback_share": f"{session.fallback_ticks / max(session.ticks, 1):.3f}",
-                    "ga_clearance_margin": "off (tight passage)" if session.tight else "on",
+
                     "achieved_rate_hz": f"{self._stats.rate():.2f}",
                     "costmap_age_s": "none" if ages["costmap"] is None else f"{ages['costmap']:.3f}",
                     "odom_age_s": "none" if ages["odometry"] is None else f"{ages['odometry']:.3f}",
@@ -620,6 +620,7 @@ class PlannerNode(LifecycleNode):
                     **self._stats.percentiles()})
                 p95 = self._stats.total_p95()
                 stall = session.last_stall
+                tight = session.tight
             finally:
                 self._lock.release()
         else:
@@ -632,6 +633,8 @@ class PlannerNode(LifecycleNode):
             "planning" if executing else d.reason.name.lower())
         values["stop_reason"] = "" if executing or not self._active or d is None else d.message
         values["planner_in_use"] = d.planner if executing else "none"
+        # the GA's plan in use was planned without its soft clearance margin (the fallback; ga after a stall)
+        values["ga_clearance_margin"] = "off" if executing and d.planner == "ga" and tight else "on"
         if not self._active or d is None:
             level, message = Level.OK, "inactive" if not self._active else "active"
         else:

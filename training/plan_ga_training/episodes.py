@@ -158,9 +158,11 @@ def ga_labeller(spec: ModelSpec, config: PlannerConfig, ga: GAConfig = GAConfig(
                 ) -> Callable[[dict[str, np.ndarray], bool], np.ndarray]:
     """The GA expert labelling feeds: a GA of its own, called as ``planner: ga`` calls it (warm-started from
     its plan of the last labelled tick; hybrid's fallback drops that warm start when the network drove in
-    between). ``labeller(feed, position_accepted)``: the episode's session says whether its goal checker has
-    accepted the position; from then on the label turns to the goal's heading in place, as ``planner: ga``
-    does, instead of aiming at the exact point."""
+    between), always pricing its soft clearance margin: the labels are the expert's careful plans, never the
+    ones ``planner: ga`` and the fallback make without the margin where the robot got stuck.
+    ``labeller(feed, position_accepted)``: the episode's session says whether its goal checker has accepted
+    the position; from then on the label turns to the goal's heading in place, as ``planner: ga`` does,
+    instead of aiming at the exact point."""
     session = PlannerSession(config, spec, None, ga, seed)
 
     def label(feed: dict[str, np.ndarray], position_accepted: bool = False) -> np.ndarray:
@@ -210,7 +212,8 @@ def run_episode(
     ``network`` is the session's network (onnx, hybrid; a naive controller too); ``ga`` configures its
     GA (ga, hybrid). With ``record``, each planning tick stores the model's inputs and a label:
     ``labeller(feed, position_accepted)`` when given (whether the session's goal checker has accepted the
-    position), else the raw plan of the planner that ran (GA or network). A labeller is asked only every
+    position), else the raw plan of the planner that ran (GA or network; a GA's after a stall is planned
+    without its soft clearance margin, see ``PlannerSession.tight``). A labeller is asked only every
     ``REPEAT_LABEL_EVERY``-th tick while the state repeats (a frozen robot would cost one GA plan
     per tick for the same sample), so DAgger's GA time goes to states the network actually visits.
     """

@@ -364,17 +364,24 @@ def test_ga_episode_records_the_driving_gas_raw_plans_and_the_labeller_matches_t
     np.testing.assert_allclose(got, r.samples["label"][:3], atol=1e-6)
 
 
-def test_labeller_turns_to_the_heading_once_the_episodes_checker_accepted_the_position():
+def test_labeller_turns_to_the_heading_once_the_episodes_checker_accepted_the_position(monkeypatch):
     """DAgger labels after the stateful goal checker latched the position aim at the heading alone, as
     ``planner: ga`` does: the episode tells its labeller when its session's checker accepted the position."""
     cfg = Config()
     spec = model_spec(cfg)
     pcfg = planner_config(cfg, spec, "onnx")
+    from plan_ga_ros.session import PlannerSession
+
     expert = ga_labeller(spec, pcfg, cfg.ga, seed=0)
+    probe = PlannerSession(pcfg, spec, None, cfg.ga, 0)  # no goal of its own, as the labeller's session
+    driving, tick = [], PlannerSession.tick
+    monkeypatch.setattr(PlannerSession, "tick", lambda self, now: driving.append(self) or tick(self, now))
     seen = []
 
     def labeller(feed, accepted):
         seen.append((float(np.hypot(*feed["goal_relative_input"][0, :2])), accepted))
+        # the labeller's GA aims where the episode's own session (planner: ga, the fallback) would aim
+        np.testing.assert_allclose(probe._ga_goal(feed, accepted), driving[-1]._ga_goal(feed), atol=1e-5)
         return expert(feed, accepted)
 
     r = run_episode(_open_world(), np.array([1.5, 3.0, 0.0]), np.array([2.5, 3.0, 2.0]), spec, pcfg,
