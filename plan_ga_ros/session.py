@@ -536,8 +536,8 @@ class PlannerSession:
         until it is ``required_movement_radius`` closer to the goal than where it stalled. The fallback drives
         where the network failed or fell behind, often a doorway or a gap narrower than the robot plus that
         margin, where every way on grazes it and a GA that prices it holds still or dithers in front (measured
-        in the door family); in the open the margin seldom binds. The comparison (``_judge``) always prices it,
-        so a takeover and its hand-back are judged alike."""
+        in the door family); in the open the margin seldom binds. The comparison (``_judge``) never prices it
+        (it is the GA's taste, not time), so a takeover and its hand-back are judged alike."""
         return self._fallback_active or self._fallback_stalls > 0
 
     @property
@@ -734,7 +734,7 @@ class PlannerSession:
         """(how much later the network's raw plan of this tick gets the robot there than the GA's (s), whether
         it collides beyond the safety layer's horizon, the estimate of the time to the end of the goal or path
         (s), by the sooner of the two plans). Both plans are judged by the GA's arrival terms
-        (``ga.ARRIVAL_TERMS``: time, collision, grazing margin), the base following each at its limits,
+        (``ga.ARRIVAL_TERMS``: time and collision, not the GA's soft clearance margin), the base following each at its limits,
         arriving where the goal checker accepts it; the estimate adds the path beyond the model's goal (a
         carrot, a clipped goal; ``to_go`` m to go in all) at full speed."""
         c = self.config

@@ -579,17 +579,8 @@ def test_the_ga_alone_stuck_just_before_its_goal_plans_without_the_margin_until_
 
 def test_the_fallback_plans_without_the_clearance_margin_and_the_comparison_with_it(monkeypatch):
     """Hybrid's fallback drives where the network failed or fell behind (often doorways and gaps): without the soft
-    margin. The GA planning beside a driving network (the comparison) prices it, and the judge always does."""
-    from plan_ga_ros.ga import GAPlanner
-
-    margins, judged, terms = _margins(monkeypatch), [], GAPlanner.cost_terms
-
-    def judge_spy(self, *args, **kwargs):
-        if kwargs.get("judge"):
-            judged.append(kwargs.get("margin", True))
-        return terms(self, *args, **kwargs)
-
-    monkeypatch.setattr(GAPlanner, "cost_terms", judge_spy)
+    margin. The GA planning beside a driving network (the comparison) prices it in its own search."""
+    margins = _margins(monkeypatch)
     net = Switchable((0.5, 0.0, 0.0))  # into the wall: rejected
     s = session(net, wall_x=0.5, goal=(0.0, 1.5, 0.0), planner="hybrid", fallback_after_rejections=1,
                 fallback_hold_time=0.0, fallback_compare_period=0.1)
@@ -603,7 +594,28 @@ def test_the_fallback_plans_without_the_clearance_margin_and_the_comparison_with
     s.set_odometry(np.zeros(3), np.zeros(3), 0.2)
     d = s.tick(0.2)  # the next comparison: its GA prices the margin
     assert d.planner == "onnx" and len(margins) == 2 and margins[-1] is True
-    assert judged and all(judged)  # takeovers and hand-backs: both judged with the margin priced
+
+
+@pytest.mark.parametrize("priced", [False, True])
+def test_the_comparison_judges_arrival_not_the_gas_soft_clearance_margin(monkeypatch, priced):
+    """A network plan that arrives as soon as the GA's but grazes the GA's soft clearance margin (clear of the
+    required clearance: the safety layer accepts it) is not behind. Priced as the GA prices its own plans (up to
+    3 s: the code before, run with ``priced``), the margin alone would hand the robot to the GA."""
+    from plan_ga_ros import ga as ga_module
+
+    if priced:
+        monkeypatch.setattr("plan_ga_ros.session.ARRIVAL_TERMS", (*ga_module.ARRIVAL_TERMS, "margin"))
+    terms = {"collision": np.zeros(2), "margin": np.array([2.9, 0.0]), "arrival": np.array([3.0, 3.0]),
+             "after_goal": np.zeros(2), "clearance": np.array([0.5, 0.1]), "accel": np.zeros(2)}
+    own = ga_module.GAPlanner.cost_terms  # the GA's own search as it is; its judge sees these terms
+    monkeypatch.setattr(ga_module.GAPlanner, "cost_terms",
+                        lambda self, *a, **k: terms if k.get("judge") else own(self, *a, **k))
+    s = session(constant((0.5, 0.0, 0.0)), planner="hybrid", fallback_compare_period=0.1,
+                fallback_compare_margin=2.5)
+    d = s.tick(0.0)
+    assert d.planner == ("ga" if priced else "onnx") and (s.takeovers > 0) is priced, s.last_takeover
+    behind, collides, _ = s._judge(d, d.feed["costmap_input"][0, 0], 1.5)
+    assert behind == pytest.approx(2.9 if priced else 0.0) and not collides
 
 
 def test_circling_without_getting_closer_is_no_progress_and_the_fallback_takes_over():
