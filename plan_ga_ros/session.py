@@ -734,8 +734,8 @@ class PlannerSession:
         """(how much later the network's raw plan of this tick gets the robot there than the GA's (s), whether
         it collides beyond the safety layer's horizon, the estimate of the time to the end of the goal or path
         (s), by the sooner of the two plans). Both plans are judged by the GA's arrival terms
-        (``ga.ARRIVAL_TERMS``: time and collision, not the GA's soft clearance margin), the base following each at its limits,
-        arriving where the goal checker accepts it; the estimate adds the path beyond the model's goal (a
+        (``ga.ARRIVAL_TERMS``: time and collision, not the GA's soft clearance margin), the base following each
+        at its limits, arriving where the goal checker accepts it; the estimate adds the path beyond the model's goal (a
         carrot, a clipped goal; ``to_go`` m to go in all) at full speed."""
         c = self.config
         goal = self._ga_goal(d.feed)
