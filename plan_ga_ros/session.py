@@ -517,13 +517,13 @@ class PlannerSession:
         d.timings_ms["safety"] = d.timings_ms.get("safety", 0.0) + (time.perf_counter() - t1) * 1e3
         return raw, check, controls
 
-    def _ga_policy(self, feed: dict[str, np.ndarray], position_accepted: bool | None = None) -> np.ndarray:
+    def _ga_policy(self, feed: dict[str, np.ndarray], goal: np.ndarray | None = None) -> np.ndarray:
         c = self.config
         if self._ga is None:
             self._ga = GAPlanner(self.spec, c.limits, c.robot_radius, self._ga_config, self._seed,
                                  max(c.collision_lookahead_time, safety.MIN_LOOKAHEAD_TIME),
                                  control_period=c.control_period, speed_limit=c.speed_limit)
-        goal = self._ga_goal(feed, position_accepted)
+        goal = self.ga_goal(feed) if goal is None else goal
         velocity = feed[STATE_INPUT][0, 3:6].astype(np.float64)
         return self._ga.plan(feed[COSTMAP_INPUT][0, 0], velocity, goal, c.goal_clip_distance,
                              xy_tolerance=c.xy_goal_tolerance, yaw_tolerance=c.yaw_goal_tolerance,
@@ -545,31 +545,28 @@ class PlannerSession:
         """Whether the stateful goal checker has accepted the goal's position (only the heading is left)."""
         return self._goal is not None and self._goal.xy_latched
 
-    def _ga_goal(self, feed: dict[str, np.ndarray], position_accepted: bool | None = None) -> np.ndarray:
+    def ga_goal(self, feed: dict[str, np.ndarray]) -> np.ndarray:
         """The robot-frame goal the GA plans (and judges the network's plan) toward: the feed's, or once the
         stateful goal checker has accepted the position, the robot's own position with the goal's heading.
         Only the heading is left then (Nav2's checker accepts any position from there on); aiming at the exact
-        point would have the GA turn back to drive the last few centimetres inside the tolerance.
-        ``position_accepted`` overrides this session's own checker (a labeller's session has no goal: the
-        episode's session tells it); the heading is then the feed goal's, relative to the robot."""
+        point would have the GA turn back to drive the last few centimetres inside the tolerance. The one rule
+        for the fallback, ``planner: ga`` and DAgger's labels (an episode hands its session's to the labeller)."""
         goal = feed[GOAL_INPUT][0].astype(np.float64)
-        if position_accepted is not None:
-            return np.array([0.0, 0.0, goal[2]]) if position_accepted else goal
         if not self.position_accepted or self._odom is None:
             return goal
         heading = float(tensors.wrap_angle(self._goal.poses[-1][2] - self._odom[0][2]))
         return np.array([0.0, 0.0, heading])
 
-    def ga_plan(self, feed: dict[str, np.ndarray], warm_start: bool = True,
-                position_accepted: bool | None = None) -> np.ndarray:
+    def ga_plan(self, feed: dict[str, np.ndarray], warm_start: bool = True, goal: np.ndarray | None = None
+                ) -> np.ndarray:
         """The GA's raw plan [steps*3] for a feed, called as the fallback calls it (warm-started from its
         previous plan unless ``warm_start`` is False; without the soft clearance margin while ``tight``, which a
-        session without a goal, the labeller's, never is). Labels for DAgger, benchmarks. ``position_accepted``
-        (default: this session's goal checker) says whether the goal checker has accepted the position, so the
-        GA turns to the heading in place: a labeller's session has no goal of its own, the episode passes it."""
+        session without a goal, the labeller's, never is). Labels for DAgger, benchmarks. ``goal``: the robot-frame
+        goal to plan toward (default ``ga_goal(feed)``; a labeller's session has no goal of its own: the
+        episode's session hands it its ``ga_goal``)."""
         if not warm_start and self._ga is not None:
             self._ga.reset()
-        return self._ga_policy(feed, position_accepted).reshape(-1)
+        return self._ga_policy(feed, goal).reshape(-1)
 
     def _plan(self, d: Decision, window: np.ndarray, robot: RobotSnapshot, now: float
               ) -> tuple[np.ndarray, np.ndarray, str] | None:
@@ -738,7 +735,7 @@ class PlannerSession:
         at its limits, arriving where the goal checker accepts it; the estimate adds the path beyond the model's goal (a
         carrot, a clipped goal; ``to_go`` m to go in all) at full speed."""
         c = self.config
-        goal = self._ga_goal(d.feed)
+        goal = self.ga_goal(d.feed)
         velocity = d.feed[STATE_INPUT][0, 3:6].astype(np.float64)
         final = bool(np.hypot(goal[0], goal[1]) < c.goal_clip_distance - 1e-3)  # as GAPlanner.plan
         plans = np.stack([d.network_raw, d.ga_raw]).reshape(2, self.spec.steps, 3)

@@ -612,7 +612,6 @@ class PlannerNode(LifecycleNode):
                     "stalls": session.stalls, "fallback_takeovers": session.takeovers,
                     "last_takeover": bounded(session.last_takeover[1]) if session.last_takeover else "none",
                     "fallback_share": f"{session.fallback_ticks / max(session.ticks, 1):.3f}",
-
                     "achieved_rate_hz": f"{self._stats.rate():.2f}",
                     "costmap_age_s": "none" if ages["costmap"] is None else f"{ages['costmap']:.3f}",
                     "odom_age_s": "none" if ages["odometry"] is None else f"{ages['odometry']:.3f}",

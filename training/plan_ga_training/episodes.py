@@ -155,18 +155,18 @@ class NaiveController:
 
 
 def ga_labeller(spec: ModelSpec, config: PlannerConfig, ga: GAConfig = GAConfig(), seed: int = 0
-                ) -> Callable[[dict[str, np.ndarray], bool], np.ndarray]:
+                ) -> Callable[[dict[str, np.ndarray], np.ndarray], np.ndarray]:
     """The GA expert labelling feeds: a GA of its own, called as ``planner: ga`` calls it (warm-started from
     its plan of the last labelled tick; hybrid's fallback drops that warm start when the network drove in
     between), always pricing its soft clearance margin: the labels are the expert's careful plans, never the
     ones ``planner: ga`` and the fallback make without the margin where the robot got stuck.
-    ``labeller(feed, position_accepted)``: the episode's session says whether its goal checker has accepted
-    the position; from then on the label turns to the goal's heading in place, as ``planner: ga`` does,
-    instead of aiming at the exact point."""
+    ``labeller(feed, goal)``: ``goal`` is the episode's session's ``ga_goal(feed)`` (once its goal checker has
+    accepted the position, the goal's heading where the robot stands), so the label aims where ``planner: ga``
+    would."""
     session = PlannerSession(config, spec, None, ga, seed)
 
-    def label(feed: dict[str, np.ndarray], position_accepted: bool = False) -> np.ndarray:
-        return session.ga_plan(feed, position_accepted=position_accepted)
+    def label(feed: dict[str, np.ndarray], goal: np.ndarray | None = None) -> np.ndarray:  # None: the feed's
+        return session.ga_plan(feed, goal=goal)
 
     return label
 
@@ -202,7 +202,7 @@ def run_episode(
     network: Policy | None = None,
     cfg: EpisodeConfig = EpisodeConfig(),
     ga: GAConfig = GAConfig(),
-    labeller: Callable[[dict[str, np.ndarray], bool], np.ndarray] | None = None,
+    labeller: Callable[[dict[str, np.ndarray], np.ndarray], np.ndarray] | None = None,
     record: bool = False,
     seed: int = 0,
 ) -> EpisodeResult:
@@ -211,9 +211,9 @@ def run_episode(
     ``goal`` is a pose [3] or a global path [N, 3] (odom frame) that the session follows by its carrot.
     ``network`` is the session's network (onnx, hybrid; a naive controller too); ``ga`` configures its
     GA (ga, hybrid). With ``record``, each planning tick stores the model's inputs and a label:
-    ``labeller(feed, position_accepted)`` when given (whether the session's goal checker has accepted the
-    position), else the raw plan of the planner that ran (GA or network; a GA's after a stall is planned
-    without its soft clearance margin, see ``PlannerSession.tight``). A labeller is asked only every
+    ``labeller(feed, session.ga_goal(feed))`` when given (where the session's GA would aim), else the raw
+    plan of the planner that ran (GA or network; a GA's after a stall is planned without its soft clearance
+    margin, see ``PlannerSession.tight``). A labeller is asked only every
     ``REPEAT_LABEL_EVERY``-th tick while the state repeats (a frozen robot would cost one GA plan
     per tick for the same sample), so DAgger's GA time goes to states the network actually visits.
     """
@@ -278,7 +278,7 @@ def run_episode(
                 repeats = repeats + 1 if labeller and _repeats(samples, d.feed) else 0
                 if record and repeats % REPEAT_LABEL_EVERY == 0:
                     own = d.ga_raw if planner_cfg.planner == "ga" else d.network_raw
-                    label = labeller(d.feed, session.position_accepted) if labeller else own
+                    label = labeller(d.feed, session.ga_goal(d.feed)) if labeller else own
                     _record(samples, d, label, spec.steps)
             if d.reason is StopReason.GOAL_REACHED:
                 reached = True

@@ -342,7 +342,7 @@ def test_a_labeller_sees_a_repeated_state_once_in_repeat_label_every_ticks():
     calls = []
     expert = ga_labeller(spec, pcfg, cfg.ga, seed=0)
     r = run_episode(make_world(occ, 0.05, 3.0), np.array([1.5, 3.0, 0.0]), np.array([4.0, 3.0, 0.0]), spec, pcfg,
-                    reckless, cfg.episode, cfg.ga, lambda feed, ok: calls.append(1) or expert(feed, ok), record=True,
+                    reckless, cfg.episode, cfg.ga, lambda feed, to: calls.append(1) or expert(feed, to), record=True,
                     seed=0)
     assert r.failed and len(calls) == len(r.samples["label"])
     standing = r.planning_ticks - len(r.samples["label"])  # ticks whose state repeated and went unlabelled
@@ -373,16 +373,17 @@ def test_labeller_turns_to_the_heading_once_the_episodes_checker_accepted_the_po
     from plan_ga_ros.session import PlannerSession
 
     expert = ga_labeller(spec, pcfg, cfg.ga, seed=0)
-    probe = PlannerSession(pcfg, spec, None, cfg.ga, 0)  # no goal of its own, as the labeller's session
     driving, tick = [], PlannerSession.tick
     monkeypatch.setattr(PlannerSession, "tick", lambda self, now: driving.append(self) or tick(self, now))
     seen = []
 
-    def labeller(feed, accepted):
-        seen.append((float(np.hypot(*feed["goal_relative_input"][0, :2])), accepted))
-        # the labeller's GA aims where the episode's own session (planner: ga, the fallback) would aim
-        np.testing.assert_allclose(probe._ga_goal(feed, accepted), driving[-1]._ga_goal(feed), atol=1e-5)
-        return expert(feed, accepted)
+    def labeller(feed, goal):
+        fed = feed["goal_relative_input"][0].astype(np.float64)
+        accepted = driving[-1].position_accepted
+        seen.append((float(np.hypot(*fed[:2])), accepted))
+        # the label aims at the feed's goal, and once the position is accepted at its heading where the robot is
+        np.testing.assert_allclose(goal, [0.0, 0.0, fed[2]] if accepted else fed, atol=1e-5)
+        return expert(feed, goal)
 
     r = run_episode(_open_world(), np.array([1.5, 3.0, 0.0]), np.array([2.5, 3.0, 2.0]), spec, pcfg,
                     NaiveController(spec, pcfg), cfg.episode, cfg.ga, labeller, record=True, seed=0)
@@ -391,12 +392,11 @@ def test_labeller_turns_to_the_heading_once_the_episodes_checker_accepted_the_po
     first = int(np.argmax(accepted))
     assert accepted[first] and accepted[first:].all() and not accepted[:first].any()  # latched: stays accepted
     assert dist[first] <= pcfg.xy_goal_tolerance + 0.01 and (dist[:first] > pcfg.xy_goal_tolerance - 0.01).all()
-    # an accepted label is the GA's plan toward the robot's own position with the goal's heading
+    # a label toward the heading alone is another plan than one toward the exact point
     feed = {n: r.samples[k][first:first + 1] for k, n in zip(SAMPLE_KEYS, INPUT_NAMES)}
-    turned = {**feed, "goal_relative_input": feed["goal_relative_input"] * np.array([0, 0, 1], np.float32)}
+    point = feed["goal_relative_input"][0].astype(np.float64)
     a, b = ga_labeller(spec, pcfg, cfg.ga, seed=3), ga_labeller(spec, pcfg, cfg.ga, seed=3)
-    np.testing.assert_array_equal(a(feed, True), b(turned, False))
-    assert not np.array_equal(a(feed, False), b(feed, True))
+    assert not np.array_equal(a(feed, point * np.array([0.0, 0.0, 1.0])), b(feed, point))
 
 
 def test_a_fallback_gets_through_a_doorway_without_the_gas_clearance_margin(monkeypatch):
