@@ -60,6 +60,8 @@ def build(r: dict) -> str:
         out.append("")
         targets.append(("network vs GA expert, time per plan", "≥ 100×", f"{g['speedup_p50']:.0f}×",
                         g["speedup_p50"] >= 100))
+    if "hybrid" in r:
+        out += hybrid_section(r["hybrid"])
     if "e2e" in r:
         e = r["e2e"]
         out += ["## Over DDS on loopback (`bench/e2e.py`)", "",
@@ -115,6 +117,34 @@ def build(r: dict) -> str:
     out += ["## Targets", "", "| target | wanted | measured | met |", "|---|---|---|---|"]
     out += [f"| {n} | {w} | {v} | {'yes' if ok else '**no**'} |" for n, w, v, ok in targets]
     return "\n".join(out) + "\n"
+
+
+def hybrid_section(h: dict) -> list[str]:
+    """The cost of a `planner: hybrid` tick by kind of tick, in held-out episodes (bench/hybrid.py)."""
+    outcomes = ", ".join(f"{n} {k}" for k, n in sorted(h.get("outcomes", {}).items()))
+    rows = [*h["kinds"].items(), *([("all executing", h["all"])] if h.get("all") else []),
+            *([("stopped (planned, nothing executed)", h["stopped"])] if h.get("stopped") else [])]
+    out = ["## Hybrid ticks by kind (`bench/hybrid.py`)", "",
+           f"{h['episodes']} held-out episodes of `make train`'s config (seeds from {h['seed_base']}; {outcomes}) "
+           f"in `planner: hybrid` with the shipped model at {h['rate_hz']:g} Hz, a period of {h['period_ms']:.0f} ms. "
+           "The whole `PlannerSession.tick` of every tick that planned, by kind: the network alone; a comparison "
+           "(the GA planned beside the network, whose plan was executed) every `fallback_compare_period`, or every "
+           "tick once the goal is within one plan's reach (final approach); the GA fallback driving (with the tick "
+           "a comparison takes over); a recovery. A comparison's GA starts cold (no warm start after the network "
+           "drove). Share: of the executing ticks; > period: the share of ticks longer than the planning period.", "",
+           "| tick | ticks | share | p50 ms | p99 ms | max ms | > period | GA p50 ms | cold GA |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for name, s in rows:
+        ga = f"{s['ga']['p50_ms']:.2f}" if "ga" in s else "—"
+        out.append(f"| {name} | {s['ticks']} | {100 * s['share']:.1f}% | {s['p50_ms']:.2f} | {s['p99_ms']:.2f} | "
+                   f"{s['max_ms']:.2f} | {100 * s['over_period']:.1f}% | {ga} | {s['cold']} |")
+    if h.get("all"):
+        a = h["all"]
+        out += ["", f"Over all executing ticks: p95 {a['p95_ms']:.1f} ms, {100 * a['over_period']:.1f}% longer than "
+                f"the period (the node WARNs when the p95 passes `compute_warn_fraction`, 50% of the period by "
+                "default, and stops the robot past `max_tick_time`)."]
+    out.append("")
+    return out
 
 
 def scaling_section(s: dict) -> list[str]:

@@ -19,6 +19,7 @@ def main() -> int:
         ["pipeline.py", "--ticks", "300" if q else "2000"],
         ["inference.py", "--runs", "500" if q else "3000"],
         ["ga_vs_nn.py", "--plans", "30" if q else "200"],
+        ["hybrid.py", "--episodes", "8" if q else "40"],
         ["e2e.py", "--seconds", "6" if q else "30", *(["--max-rates", "50,200"] if q else [])],
         ["cpu.py", *(["--quick"] if q else [])],
         ["soak.py", "--minutes", "1" if q else "10", "--warmup", "20" if q else "60"],

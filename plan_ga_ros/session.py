@@ -574,6 +574,7 @@ class PlannerSession:
         c = self.config
         mode = c.planner
         fallback = mode == "ga" or (mode == "hybrid" and c.fallback_planner == "ga")
+        to_go = self._goal.to_go(robot.pose) if self._goal is not None else 0.0
         if mode != "ga":
             if self.network is None:
                 d.reason = StopReason.NO_MODEL
@@ -592,7 +593,6 @@ class PlannerSession:
                 self._rejections += 1
                 self._network_ok_since = None
                 d.detail = check.reason
-            to_go = self._goal.to_go(robot.pose) if self._goal is not None else 0.0
             moving = self._progress.check(robot.pose[:2], now)
             closer = self._approach.check(to_go, now)
             progressing = moving and closer
@@ -636,7 +636,7 @@ class PlannerSession:
                 d.reason = StopReason.PLAN_REJECTED
                 return None
         if mode == "ga":
-            self._watch_progress(robot, now)
+            self._watch_progress(robot, now, to_go)
         if self._escape_until is not None:
             escaped = self._escape(d, window, now)
             if escaped is not None:
@@ -747,11 +747,11 @@ class PlannerSession:
         eta = soonest + beyond / kinematics.top_speed(c.limits, c.speed_limit)
         return float(cost[0] - cost[1]), bool(terms["collision"][0] > terms["collision"][1]), eta
 
-    def _watch_progress(self, robot: RobotSnapshot, now: float) -> None:
+    def _watch_progress(self, robot: RobotSnapshot, now: float, to_go: float) -> None:
         """``planner: ga``: Nav2's progress checker for the record (diagnostics WARN, ``stalls``); the GA is the
-        only planner, so it keeps planning, ``tight`` from a stall until it has made the progress it did not."""
+        only planner, so it keeps planning, ``tight`` from a stall until it has made the progress it did not.
+        ``to_go``: the distance still to go (m)."""
         c = self.config
-        to_go = self._goal.to_go(robot.pose) if self._goal is not None else 0.0
         if self._handback_below is not None and to_go < self._handback_below:  # (near the goal too: a door there)
             self._handback_below, self._fallback_stalls = None, 0
         moving = self._progress.check(robot.pose[:2], now)

@@ -81,6 +81,10 @@ class TrainConfig:
     clearance_weight: float = 1.0
     clearance_threshold: float = 0.8
     clearance_lookahead_time: float = 1.0
+    # The final approach's samples (the model's goal within goal_weight_radius m) weigh 1 + goal_weight in
+    # the imitation term (losses.goal_weights); 0 weighs every sample alike.
+    goal_weight: float = 0.0
+    goal_weight_radius: float = 1.0
     threads: int = 2
 
 
@@ -218,6 +222,8 @@ def _validate(cfg: Config) -> None:
         (cfg.train.clearance_weight >= 0, "train.clearance_weight must be >= 0"),
         (0.0 <= cfg.train.clearance_threshold < 1.0, "train.clearance_threshold must be in [0, 1)"),
         (cfg.train.clearance_lookahead_time > 0, "train.clearance_lookahead_time must be > 0"),
+        (cfg.train.goal_weight >= 0, "train.goal_weight must be >= 0"),
+        (cfg.train.goal_weight_radius > 0, "train.goal_weight_radius must be > 0"),
         (cfg.model.hidden > 0 and cfg.model.decay_scale > 0, "model.hidden and model.decay_scale must be > 0"),
         (1 <= cfg.model.hypotheses <= 16, "model.hypotheses must be in 1..16"),
         (0.0 <= cfg.train.wta_spread <= 1.0 and cfg.train.score_weight >= 0,

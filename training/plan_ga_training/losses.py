@@ -64,17 +64,32 @@ def clearance_penalty(costmap: torch.Tensor, plan: torch.Tensor, spec: ModelSpec
     return per_plan.reshape(per_plan.shape[0], -1).sum(dim=1).mean()
 
 
+def goal_weights(goal: torch.Tensor, cfg: TrainConfig) -> torch.Tensor | None:
+    """Per-sample weights [B] of the imitation term: 1 + ``goal_weight`` where the model's goal is within
+    ``goal_weight_radius`` (the final approach, where the goal is the goal and not a carrot or a clipped one),
+    normalised to a mean of 1 over the batch; None when ``goal_weight`` is 0."""
+    if cfg.goal_weight <= 0:
+        return None
+    near = torch.hypot(goal[:, 0], goal[:, 1]) < cfg.goal_weight_radius
+    w = 1.0 + cfg.goal_weight * near.to(goal.dtype)
+    return w / w.mean()
+
+
 def planner_loss(model: PlannerNet, out: tuple[torch.Tensor, torch.Tensor], label: torch.Tensor,
-                 costmap: torch.Tensor, step_w: torch.Tensor, cfg: TrainConfig, lookahead: int) -> torch.Tensor:
+                 costmap: torch.Tensor, step_w: torch.Tensor, cfg: TrainConfig, lookahead: int,
+                 weight: torch.Tensor | None = None) -> torch.Tensor:
     """The training loss of ``model.hypotheses``' output (plans [B, K, T, 3], scores [B, K]) against labels
     [B, T*3]: step-weighted MSE (normalised controls) of the hypothesis closest to the label, ``wta_spread``
     of it shared by all; the scores' cross-entropy toward that hypothesis; every plan's clearance penalty.
-    With one hypothesis: the weighted MSE plus the clearance penalty."""
+    With one hypothesis: the weighted MSE plus the clearance penalty. ``weight`` [B] (``goal_weights``)
+    scales each sample's imitation terms."""
     plans, scores = out
     steps = plans.shape[2]
     target = model.normalised(label).view(-1, 1, steps, 3)
     err = ((model.normalised(plans) - target) ** 2 * step_w).mean(dim=(2, 3))  # [B, K]
     best = err.detach().argmin(dim=1)
+    if weight is not None:
+        err = err * weight[:, None]
     loss = err.gather(1, best[:, None]).mean()
     if plans.shape[1] > 1:
         loss = (1 - cfg.wta_spread) * loss + cfg.wta_spread * err.mean()

@@ -21,7 +21,7 @@ from plan_ga_ros.contract import STATE_FIELDS, ContractError, ModelSpec
 from plan_ga_ros.safety import lookahead_steps
 
 from .config import CheckpointError, Config, model_spec, to_dict
-from .losses import planner_loss
+from .losses import goal_weights, planner_loss
 from .model import PlannerNet
 
 CHECKPOINT_FORMAT = 2  # 1 was a bare state dict
@@ -108,8 +108,9 @@ def train(train_data: dict[str, np.ndarray], val_data: dict[str, np.ndarray], co
 
     lookahead = max(1, lookahead_steps(cfg.clearance_lookahead_time, spec))  # as the node's safety check
 
-    def loss_fn(out: tuple[torch.Tensor, torch.Tensor], label: torch.Tensor, costmap: torch.Tensor) -> torch.Tensor:
-        return planner_loss(model, out, label, costmap, step_w, cfg, lookahead)
+    def loss_fn(out: tuple[torch.Tensor, torch.Tensor], label: torch.Tensor, costmap: torch.Tensor,
+                goal: torch.Tensor) -> torch.Tensor:
+        return planner_loss(model, out, label, costmap, step_w, cfg, lookahead, goal_weights(goal, cfg))
 
     gen = torch.Generator().manual_seed(config.seed)
     best, best_epoch, history, wait = float("inf"), -1, [], 0
@@ -130,7 +131,7 @@ def train(train_data: dict[str, np.ndarray], val_data: dict[str, np.ndarray], co
                 c2, s2, g2, y2 = mirror(c[flip], s[flip], g[flip], y[flip], spec.steps)
                 c, s, g, y = c.clone(), s.clone(), g.clone(), y.clone()
                 c[flip], s[flip], g[flip], y[flip] = c2, s2, g2, y2
-            loss = loss_fn(model.hypotheses(c, s, g, m), y, c)
+            loss = loss_fn(model.hypotheses(c, s, g, m), y, c, g)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -161,7 +162,7 @@ def evaluate_loss(model: PlannerNet, data: list[torch.Tensor], loss_fn, batch: i
     for i in range(0, n, batch):
         c, s, g, m, y = (t[i : i + batch] for t in data)
         plans, scores = model.hypotheses(c, s, g, m)
-        total += float(loss_fn((plans, scores), y, c)) * len(y)
+        total += float(loss_fn((plans, scores), y, c, g)) * len(y)
         if model.k > 1:
             err = ((model.normalised(plans) - model.normalised(y).view(-1, 1, *plans.shape[2:])) ** 2).mean(dim=(2, 3))
             chosen = model.choice(c, plans, scores)  # the graph's pick, once

@@ -37,7 +37,7 @@ from plan_ga_training.episodes import (
 )
 from plan_ga_training.evaluate import at_rate
 from plan_ga_training.export import ExportError, export_module, export_planner
-from plan_ga_training.losses import clearance_penalty, planner_loss, rollout_xy, window_cost
+from plan_ga_training.losses import clearance_penalty, goal_weights, planner_loss, rollout_xy, window_cost
 from plan_ga_training.model import PlannerNet
 from plan_ga_training.model_card import rate_table, replace_rate_section
 from plan_ga_training.train import load_checkpoint, mirror, save_checkpoint
@@ -212,6 +212,24 @@ def test_winner_takes_all_loss_pulls_only_the_closest_hypothesis_and_its_score()
     mse = ((single.normalised(out[0].reshape(1, 60)) - single.normalised(label)) ** 2).mean()
     got = planner_loss(single, out, label, torch.zeros(1, 1, 50, 50), step_w, cfg, 10)
     assert float(got) == pytest.approx(float(mse), rel=1e-5)
+
+
+def test_goal_weight_pulls_the_final_approach_harder():
+    """With train.goal_weight, samples whose goal is within goal_weight_radius weigh 1 + goal_weight against
+    the others in the imitation term (the batch's weights average 1); at 0 every sample weighs alike."""
+    single = _fixed_hypotheses([[0.4, 0.0, 0.2]], [])
+    goal = torch.tensor([[0.5, 0.2, 0.0], [2.0, 0.0, 0.0]])  # the final approach; a goal 2 m off (clipped)
+    assert goal_weights(goal, Config().train) is None
+    cfg = dataclasses.replace(Config().train, goal_weight=3.0, goal_weight_radius=1.0, clearance_weight=0.0)
+    assert goal_weights(goal, cfg).tolist() == pytest.approx([1.6, 0.4])
+    out = single.hypotheses(torch.zeros(2, 1, 50, 50), torch.zeros(2, 9), goal, torch.tensor([[3.0, 0.05]] * 2))
+    plans = out[0].detach().requires_grad_()
+    label = torch.tensor([[0.4, 0.0, 0.3] * 20] * 2)
+    loss = planner_loss(single, (plans, out[1]), label, torch.zeros(2, 1, 50, 50), torch.ones(20, 1), cfg, 10,
+                        goal_weights(goal, cfg))
+    loss.backward()
+    near, far = plans.grad[0].abs().sum(), plans.grad[1].abs().sum()
+    assert float(near / far) == pytest.approx(4.0, rel=1e-5)
 
 
 @pytest.mark.parametrize("hypotheses", [1, 4])
