@@ -48,6 +48,20 @@ class DaggerConfig:
 
 
 @dataclass(frozen=True)
+class PolishConfig:
+    """A last fine-tune after the DAgger rounds, on the same shards, with the final approach weighted
+    (``train.goal_weight``) and collisions charged over the whole plan (``train.collision_weight``): the
+    last metre and plans that collide past the safety layer's horizon are where hybrid's GA takes over
+    from the network most. A round
+    of its own (``run/rounds/round<dagger.rounds + 1>``), resumable like the others; ``epochs`` 0: none."""
+    epochs: int = 0
+    lr: float = 5e-4
+    goal_weight: float = 0.0
+    goal_weight_radius: float = 1.0
+    collision_weight: float = 0.0  # train.collision_weight: a collision anywhere in the plan charged
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     """PlannerNet's constructor arguments besides the spec (stored in every checkpoint)."""
 
@@ -81,6 +95,10 @@ class TrainConfig:
     clearance_weight: float = 1.0
     clearance_threshold: float = 0.8
     clearance_lookahead_time: float = 1.0
+    # Charge window cost above collision_threshold (next to the inscribed cost: a collision) under the whole
+    # predicted plan, past the safety layer's horizon, where hybrid's comparison sees the plan collide.
+    collision_weight: float = 0.0
+    collision_threshold: float = 0.95
     # The final approach's samples (the model's goal within goal_weight_radius m) weigh 1 + goal_weight in
     # the imitation term (losses.goal_weights); 0 weighs every sample alike.
     goal_weight: float = 0.0
@@ -107,6 +125,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     dagger: DaggerConfig = field(default_factory=DaggerConfig)
+    polish: PolishConfig = field(default_factory=PolishConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     compute: ComputeConfig = field(default_factory=ComputeConfig)  # where episodes run: local processes or Dask
@@ -114,6 +133,15 @@ class Config:
 
 class ConfigError(ValueError):
     pass
+
+
+def polish_config(cfg: Config) -> Config:
+    """The config of the polish round: ``train`` with ``polish``'s epochs, learning rate, goal and collision
+    weights."""
+    p = cfg.polish
+    train = dataclasses.replace(cfg.train, finetune_epochs=p.epochs, lr=p.lr, goal_weight=p.goal_weight,
+                                goal_weight_radius=p.goal_weight_radius, collision_weight=p.collision_weight)
+    return dataclasses.replace(cfg, train=train)
 
 
 def model_spec(cfg: Config) -> ModelSpec:
@@ -223,7 +251,12 @@ def _validate(cfg: Config) -> None:
         (0.0 <= cfg.train.clearance_threshold < 1.0, "train.clearance_threshold must be in [0, 1)"),
         (cfg.train.clearance_lookahead_time > 0, "train.clearance_lookahead_time must be > 0"),
         (cfg.train.goal_weight >= 0, "train.goal_weight must be >= 0"),
+        (cfg.train.collision_weight >= 0 and 0.0 <= cfg.train.collision_threshold < 1.0,
+         "train.collision_weight must be >= 0 and train.collision_threshold in [0, 1)"),
         (cfg.train.goal_weight_radius > 0, "train.goal_weight_radius must be > 0"),
+        (min(cfg.polish.epochs, cfg.polish.goal_weight, cfg.polish.collision_weight) >= 0 and cfg.polish.lr > 0
+         and cfg.polish.goal_weight_radius > 0, "polish.epochs, polish.goal_weight and polish.collision_weight "
+         "must be >= 0, polish.lr and polish.goal_weight_radius > 0"),
         (cfg.model.hidden > 0 and cfg.model.decay_scale > 0, "model.hidden and model.decay_scale must be > 0"),
         (1 <= cfg.model.hypotheses <= 16, "model.hypotheses must be in 1..16"),
         (0.0 <= cfg.train.wta_spread <= 1.0 and cfg.train.score_weight >= 0,

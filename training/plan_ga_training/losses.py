@@ -97,4 +97,7 @@ def planner_loss(model: PlannerNet, out: tuple[torch.Tensor, torch.Tensor], labe
     if cfg.clearance_weight > 0:
         loss = loss + cfg.clearance_weight * clearance_penalty(costmap, plans, model.spec, lookahead,
                                                                cfg.clearance_threshold)
+    if cfg.collision_weight > 0:  # the whole plan, beyond the safety layer's horizon too
+        loss = loss + cfg.collision_weight * clearance_penalty(costmap, plans, model.spec, steps,
+                                                               cfg.collision_threshold)
     return loss

@@ -94,6 +94,13 @@ def write_model_card(path: Path, cfg: Config, manifest: dict, history: list[dict
                     f"{cfg.world.inflation_radius} m, cost_scaling_factor drawn from {cfg.world.decay_range});")
     focus = (f"; from round 2 on, families drawn in proportion to the network's shortfall against the GA "
              f"(floor {cfg.dagger.focus_floor:g})" if cfg.dagger.focus_floor > 0 else "")
+    p = cfg.polish
+    polish = (f"\nAfter the DAgger rounds, a polish round ({p.epochs} epochs at learning rate {p.lr:g} on the same "
+              f"shards) weighs the final approach's samples (the goal within {p.goal_weight_radius:g} m) "
+              f"{1 + p.goal_weight:g}× in the imitation term"
+              + (f" and charges {p.collision_weight:g} × the window cost above {cfg.train.collision_threshold:g} "
+                 "(a collision) under the whole plan" if p.collision_weight > 0 else "")
+              + ": where hybrid's GA took over from the network most." if p.epochs > 0 else "")
     notes = "".join(f"\n- {name}: {s['note']}" for name, s in summary.items() if s.get("note"))
     k = cfg.model.hypotheses
     head = ("a head to 60 outputs scaled in-graph by tanh to the velocity limits" if k == 1 else
@@ -124,7 +131,7 @@ It ignores the pose entries (x, y, θ) of the state.
 - Content hash: `{manifest['content_hash']}`; git commit `{meta.get('git_commit', '')}`.
 
 ## Training
-Config: `{config_path or 'built-in defaults'}`. Loss: weighted MSE of normalised controls{clearance}.
+Config: `{config_path or 'built-in defaults'}`. Loss: weighted MSE of normalised controls{clearance}.{polish}
 Best validation loss {best['val']:.5f} at epoch {best['epoch']} of the last round. Loss curve: `loss.png`.
 
 ## Closed-loop evaluation

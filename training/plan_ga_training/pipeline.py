@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import Config
+from .config import Config, polish_config
 
 REPO = Path(__file__).resolve().parents[2]
 EVALUATED = ("onnx", "ga", "naive", "hybrid")
@@ -159,7 +159,7 @@ def evaluate(cfg: Config, model: str, episodes: int, seed: int, json_out: str | 
 
 
 def run_pipeline(cfg: Config, config_path: str | None, install: bool) -> int:
-    """worlds → GA dataset → train → DAgger rounds → export → verify → evaluate → profile → model card."""
+    """worlds → GA dataset → train → DAgger rounds → polish → export → verify → evaluate → profile → model card."""
     from .dataset import generate, shard_name, write_manifest
 
     t0 = time.time()
@@ -187,6 +187,10 @@ def run_pipeline(cfg: Config, config_path: str | None, install: bool) -> int:
         files += [shard_name(f"dagger{rnd}", s) for s in dagger_seeds]
         manifest = write_manifest(cfg, data, files)
         train_round(cfg, data, run, rnd, files, manifest["content_hash"], init=ckpt)
+        clock.mark()
+    if cfg.polish.epochs > 0:
+        print(f"polish round: {cfg.polish.epochs} epochs, the final approach weighted {1 + cfg.polish.goal_weight:g}×")
+        train_round(polish_config(cfg), data, run, cfg.dagger.rounds + 1, files, manifest["content_hash"], init=ckpt)
         clock.mark()
     export(ckpt, onnx_path, data, "dynamo", 18)
     if not verify(ckpt, onnx_path, data):
@@ -244,7 +248,7 @@ def train_round(cfg: Config, data: Path, run: Path, rnd: int, files: list[str], 
     rerun of the pipeline takes that checkpoint back instead of training again when it was trained on
     exactly these shards, byte for byte (``content_hash``: their manifest's), with this network and
     training config, so an interrupted pipeline resumes at the round it stopped in."""
-    from .config import to_dict
+    from .config import ModelConfig, TrainConfig, to_dict
 
     rounds = run / "rounds"
     rounds.mkdir(exist_ok=True)
@@ -252,8 +256,14 @@ def train_round(cfg: Config, data: Path, run: Path, rnd: int, files: list[str], 
     trained_on = json.loads(json.dumps({"files": files, "content_hash": content_hash, "model": to_dict(cfg.model),
                                         "train": to_dict(cfg.train)}))  # as the record reads back
 
-    def compared(rec: dict) -> dict:  # the thread count changes only the order of float sums: not compared
-        return {k: rec.get(k) for k in trained_on} | {"train": {**(rec.get("train") or {}), "threads": None}}
+    # A record written before a setting existed was trained as with its default. The thread count changes
+    # only the order of float sums: not compared.
+    defaults = {"model": to_dict(ModelConfig()), "train": to_dict(TrainConfig())}
+
+    def compared(rec: dict) -> dict:
+        out = {k: rec.get(k) for k in trained_on} | {k: {**d, **(rec.get(k) or {})} for k, d in defaults.items()}
+        out["train"]["threads"] = None
+        return out
 
     if kept.exists() and record.exists() and compared(json.loads(record.read_text())) == compared(trained_on):
         shutil.copy(kept, run / "planner.pt")

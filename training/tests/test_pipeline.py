@@ -111,6 +111,17 @@ def test_a_rerun_pipeline_resumes_rounds_instead_of_training_again(run_dir, tmp_
     assert "training round 1: done before on these 6 shards" in out.stdout
     assert "new episodes" not in out.stdout and "driven by another model" not in out.stdout
     assert "over 4 sitting(s)" in out.stdout and len(json.loads((run_ / "sittings.json").read_text())) == 4
+    # a polish round after the DAgger rounds: the final approach weighted, on the same shards, resumable too
+    polish = (*args, "--set", "polish.epochs=1", "--set", "polish.goal_weight=2")
+    out = run(*polish)
+    assert "polish round: 1 epochs, the final approach weighted 3×" in out.stdout
+    assert "training round 1: done before on these 6 shards" in out.stdout and "round 2: done before" not in out.stdout
+    record = json.loads((run_ / "rounds" / "round2.json").read_text())
+    assert record["files"] == json.loads((run_ / "rounds" / "round1.json").read_text())["files"]
+    assert (record["train"]["goal_weight"], record["train"]["finetune_epochs"]) == (2.0, 1)
+    assert len(json.loads((run_ / "rounds" / "round2_history.json").read_text())) == 1
+    out = run(*polish)
+    assert "training round 2: done before on these 6 shards" in out.stdout
 
 
 def test_another_network_trains_every_round_again_and_exports_its_pick_in_the_graph(run_dir, tmp_path):

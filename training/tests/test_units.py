@@ -542,3 +542,10 @@ def test_a_training_round_is_taken_back_for_the_same_config_whatever_the_thread_
     other = Config(train=dataclasses.replace(Config().train, lr=5e-4))
     with pytest.raises(AssertionError, match="trained again"):
         pipeline.train_round(other, tmp_path, run, 0, record["files"], record["content_hash"])
+    # a record written before a setting existed was trained as with its default: taken back; not with another
+    older = {k: v for k, v in record["train"].items() if k not in ("goal_weight", "collision_weight")}
+    (run / "rounds" / "round0.json").write_text(json.dumps({**record, "train": older}))
+    pipeline.train_round(Config(), tmp_path, run, 0, record["files"], record["content_hash"])
+    weighted = Config(train=dataclasses.replace(Config().train, goal_weight=2.0))
+    with pytest.raises(AssertionError, match="trained again"):
+        pipeline.train_round(weighted, tmp_path, run, 0, record["files"], record["content_hash"])
