@@ -1,5 +1,6 @@
 """The planner node over real DDS on loopback, fed like a Nav2 stack would feed it."""
 
+import re
 import time
 
 import numpy as np
@@ -7,6 +8,8 @@ import pytest
 from rclpy.lifecycle import TransitionCallbackReturn
 
 from plan_ga_ros.ros import conversions as conv
+from plan_ga_ros.ros.diagnostics import Stats
+from plan_ga_ros.session import Decision, StopReason
 
 FREE = np.zeros((120, 120), np.int8)  # 6 m x 6 m at 0.05 m, like a Nav2 rolling window
 ORIGIN = (-3.0, -3.0, 0.0)
@@ -62,10 +65,50 @@ def test_publishes_trajectory_path_and_command_at_rate(harness_factory, models):
     d = h.wait_diag(lambda d: float(d.get("achieved_rate_hz", 0)) > 15)
     assert float(d["achieved_rate_hz"]) == pytest.approx(20.0, rel=0.25)
     for key in ("inference_ms_p50", "inference_ms_p99", "tensors_ms_p99", "total_ms_p99", "odom_age_s",
-                "costmap_age_s", "model_path", "provider"):
+                "costmap_age_s", "model_path", "provider", "ticks_over_period"):
         assert key in d, key
     assert d["provider"] == "CPUExecutionProvider", d
-    assert d["level"] == 0 or "tick compute" in d["message"], d["message"]  # a busy machine may WARN
+    # "N of M": M ticks in the window; N of them past the 50 ms period (a busy machine may have some)
+    over, window = map(int, re.fullmatch(r"(\d+) of (\d+)", d["ticks_over_period"]).groups())
+    assert 0 < window <= 400 and 0 <= over <= window, d["ticks_over_period"]
+    busy = ("tick compute" in d["message"] or "ran past the planning period" in d["message"])
+    assert d["level"] == 0 or busy, d["message"]  # a busy machine may WARN
+
+
+def test_ticks_past_the_planning_period_are_counted_warned_and_logged(harness_factory, models, capfd):
+    """The GA's ticks take tens of ms: at 100 Hz (a 10 ms period) they run past it. Each is counted
+    in ``ticks_over_period``, the diagnostics WARN, and the node logs it (throttled) like Nav2."""
+    capfd.readouterr()
+    h = planning(harness_factory, models.go_to_goal, planner="ga", planning_frequency=100.0)
+    d = h.wait_diag(lambda d: "ran past the planning period" in d["message"])
+    over, window = map(int, re.fullmatch(r"(\d+) of (\d+)", d["ticks_over_period"]).groups())
+    assert 0 < over <= window, d
+    assert d["level"] == 1, d
+    assert re.fullmatch(rf"{over} of the last {window} ticks ran past the planning period \(10\.0 ms\)",
+                        d["message"]), d["message"]
+    end, err = time.monotonic() + 5.0, ""
+    while time.monotonic() < end and "missed its desired rate" not in err:
+        time.sleep(0.2)
+        err += capfd.readouterr().err
+    line = next((ln for ln in err.splitlines() if "missed its desired rate" in ln), "")
+    assert "past the planning period (10.0 ms at 100 Hz), planner ga" in line, err[-2000:]
+    # Throttled: at most one line per diagnostics period (1 s), not one per tick (dozens a second here).
+    capfd.readouterr()
+    t0 = time.monotonic()
+    time.sleep(2.0)
+    lines = capfd.readouterr().err.count("missed its desired rate")
+    assert lines <= (time.monotonic() - t0) / 1.0 + 1, lines
+
+
+def test_stats_count_the_ticks_past_the_period_in_the_window():
+    stats = Stats(4)
+    assert stats.over_period(10.0) == 0  # empty window
+    for i, total in enumerate([5.0, 12.0, 10.0, 30.0, 9.0, 11.0]):
+        stats.add(Decision(float(i), StopReason.NONE, timings_ms={"total": total}), float(i))
+    # the window keeps the last four (10, 30, 9, 11); a tick of exactly the period is not past it
+    assert stats.over_period(10.0) == 2
+    assert stats.over_period(50.0) == 0 and stats.over_period(1.0) == 4
+    assert isinstance(stats.over_period(10.0), int)
 
 
 @pytest.mark.parametrize("which", ["odom", "costmap"])

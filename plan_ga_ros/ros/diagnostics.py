@@ -22,7 +22,8 @@ def bounded(value: Any, limit: int = MAX_VALUE_CHARS) -> str:
 
 
 class Stats:
-    """Per-stage timings (ms) of the last ``size`` ticks, their times, for p50/p99 and the achieved rate."""
+    """Per-stage timings (ms) of the last ``size`` ticks, their times, for p50/p99, the achieved rate and
+    the ticks that ran past the planning period."""
 
     def __init__(self, size: int) -> None:
         self.timings: dict[str, collections.deque[float]] = {s: collections.deque(maxlen=size) for s in STAGES}
@@ -49,6 +50,11 @@ class Stats:
             return 0.0
         span = self.tick_times[-1] - self.tick_times[0]
         return (len(self.tick_times) - 1) / span if span > 0 else 0.0
+
+    def over_period(self, period_ms: float) -> int:
+        """How many of the window's ticks took longer (``total``, ms) than ``period_ms``."""
+        v = self.timings["total"]
+        return int(np.count_nonzero(np.fromiter(v, float, len(v)) > period_ms)) if v else 0
 
     def total_p95(self, min_ticks: int = 20) -> float:
         """p95 of the tick time (ms), 0 before ``min_ticks`` (one hiccup does not raise a WARN)."""
