@@ -49,10 +49,11 @@ def rate_table(evaluations: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def replace_rate_section(card: Path, evaluations: list[dict]) -> None:
-    """Write the planning-rate table into an existing card, replacing its old one (else before "## Speed")."""
-    text, section = card.read_text(), rate_table(evaluations) + "\n"
-    start = text.find(RATE_HEADING)
+def replace_section(card: Path, heading: str, section: str) -> None:
+    """Write ``section`` (starting with ``heading``) into an existing card, replacing the section with that
+    heading (up to the next "## "), else before "## Speed"."""
+    text, section = card.read_text(), section.rstrip("\n") + "\n\n"
+    start = text.find(heading)
     if start >= 0:
         end = text.find("\n## ", start + 1)
         text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
@@ -60,6 +61,11 @@ def replace_rate_section(card: Path, evaluations: list[dict]) -> None:
         at = text.find("## Speed")
         text = text[:at] + section + text[at:] if at >= 0 else text + "\n" + section
     card.write_text(text)
+
+
+def replace_rate_section(card: Path, evaluations: list[dict]) -> None:
+    """Write the planning-rate table into an existing card, replacing its old one (else before "## Speed")."""
+    replace_section(card, RATE_HEADING, rate_table(evaluations))
 
 
 def write_model_card(path: Path, cfg: Config, manifest: dict, history: list[dict], summary: dict, info: dict,

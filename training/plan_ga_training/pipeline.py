@@ -5,6 +5,7 @@ worlds → GA dataset → train → DAgger rounds → export → verify → eval
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import sys
@@ -318,6 +319,14 @@ def model_card(cfg: Config, run: Path, install: bool, rate_files: list[str] = ()
                      inspect(str(run / "planner.onnx")), json.loads((run / "profile.json").read_text()),
                      60 * meta.get("minutes", float("nan")), meta.get("config"), meta.get("episodes_reused", 0),
                      load_rate_evaluations(rate_files, evaluation), meta.get("sittings", 1))
+    robust = run / "robustness.json"  # the robustness suite's report, when it was run on this very model
+    if robust.exists():
+        from .model_card import replace_section
+        from .robustness import CARD_HEADING, card_block
+
+        report = json.loads(robust.read_text())
+        if report.get("model_sha256") == hashlib.sha256((run / "planner.onnx").read_bytes()).hexdigest():
+            replace_section(run / "MODEL_CARD.md", CARD_HEADING, card_block(report))
     if install:
         models = REPO / "models"
         for name in INSTALLED:

@@ -488,11 +488,14 @@ def _fallback_lines(c: dict) -> list[str]:
     return lines + [""]
 
 
+CARD_HEADING = "## Robustness (outside the training generator)"
+
+
 def card_block(report: dict) -> str:
     """The model card's robustness section: success per family (all cells pooled) and the criteria."""
     suite = report["suite"]
     ctrls = suite["controllers"]
-    lines = ["## Robustness (outside the training generator)", "",
+    lines = [CARD_HEADING, "",
              f"`plan-ga-train evaluate --suite robustness`: {len(suite['families'])} world families × inflation "
              f"radius {', '.join(f'{r:g}' for r in suite['inflation_radii'])} m × planning rate "
              f"{', '.join(f'{r:g}' for r in suite['rates'])} Hz, {suite['episodes_per_cell']} episodes per cell "
@@ -633,8 +636,13 @@ def write_outputs(report: dict, json_out: Path, png: Path | None, md: Path | Non
     if md is not None:
         md.parent.mkdir(parents=True, exist_ok=True)
         md.write_text(markdown(report, png, md))
-    if card is not None:
-        card.write_text(card_block(report))
+    if card is not None:  # into the card (replacing its robustness section), or a new file
+        from .model_card import replace_section  # (torch: not in the suite's workers)
+
+        if card.exists():
+            replace_section(card, CARD_HEADING, card_block(report))
+        else:
+            card.write_text(card_block(report))
 
 
 # ---------------------------------------------------------------- command line

@@ -197,6 +197,25 @@ def test_verify_inspect_profile_evaluate(run_dir, tmp_path):
     card.write_text((run_dir / "MODEL_CARD.md").read_text())
     run("model-card", "--card", str(card), "--rate-eval", str(res10), "--rate-eval", str(res20))
     assert "## Planning rate: 10 Hz vs 20 Hz" in card.read_text() and "| naive | 10 Hz | 1 |" in card.read_text()
+    # the robustness suite's block goes into the card (its other sections kept), and model-card puts it into a
+    # run's card when the run's robustness.json was made with the run's very model
+    import shutil
+
+    run_ = tmp_path / "run"
+    shutil.copytree(run_dir, run_)
+    run("evaluate", "--suite", "robustness", "--config", TINY, "--model", str(run_ / "planner.onnx"), "--workers",
+        "1", "--families", "door", "--inflation-radii", "0.55", "--rates", "20", "--episodes-per-cell", "1",
+        "--scenes", "none", "--controllers", "onnx", "--json", str(run_ / "robustness.json"), "--md", "",
+        "--card", str(card))
+    text = card.read_text()
+    assert text.count("## Robustness (outside the training generator)") == 1 and "| door |" in text
+    assert "## Planning rate: 10 Hz vs 20 Hz" in text and text.index("## Robustness") < text.index("## Speed")
+    run("model-card", "--config", TINY, "--run", str(run_))
+    assert "| door |" in (run_ / "MODEL_CARD.md").read_text()
+    report = json.loads((run_ / "robustness.json").read_text())  # another model's report: left out
+    (run_ / "robustness.json").write_text(json.dumps({**report, "model_sha256": "0" * 64}))
+    run("model-card", "--config", TINY, "--run", str(run_))
+    assert "## Robustness" not in (run_ / "MODEL_CARD.md").read_text()
     # verify fails (non-zero exit) against a checkpoint that is not the model's
     import torch
 
