@@ -101,14 +101,17 @@ def test_ticks_past_the_planning_period_are_counted_warned_and_logged(harness_fa
 
 
 def test_stats_count_the_ticks_past_the_period_in_the_window():
+    """Each tick is judged by the period it ran at; the window keeps the last ``size``."""
     stats = Stats(4)
-    assert stats.over_period(10.0) == 0  # empty window
+    assert stats.over_period() == 0  # empty window
     for i, total in enumerate([5.0, 12.0, 10.0, 30.0, 9.0, 11.0]):
-        stats.add(Decision(float(i), StopReason.NONE, timings_ms={"total": total}), float(i))
+        stats.add(Decision(float(i), StopReason.NONE, timings_ms={"total": total}), float(i), 10.0)
     # the window keeps the last four (10, 30, 9, 11); a tick of exactly the period is not past it
-    assert stats.over_period(10.0) == 2
-    assert stats.over_period(50.0) == 0 and stats.over_period(1.0) == 4
-    assert isinstance(stats.over_period(10.0), int)
+    assert stats.over_period() == 2
+    for i in range(2):  # planning_frequency lowered to 20 Hz: these 30 ms ticks are within its 50 ms
+        stats.add(Decision(6.0 + i, StopReason.NONE, timings_ms={"total": 30.0}), 6.0 + i, 50.0)
+    assert stats.over_period() == 1  # (9, 11 at 10 ms; 30, 30 at 50 ms)
+    assert isinstance(stats.over_period(), int)
 
 
 @pytest.mark.parametrize("which", ["odom", "costmap"])

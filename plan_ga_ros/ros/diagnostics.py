@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,11 +29,14 @@ class Stats:
     def __init__(self, size: int) -> None:
         self.timings: dict[str, collections.deque[float]] = {s: collections.deque(maxlen=size) for s in STAGES}
         self.tick_times: collections.deque[float] = collections.deque(maxlen=size)
+        self.late: collections.deque[bool] = collections.deque(maxlen=size)  # past the period it ran at
 
-    def add(self, decision: Decision, now: float) -> None:
+    def add(self, decision: Decision, now: float, period_ms: float = math.inf) -> None:
+        """Record a tick's timings; ``period_ms``: the planning period it ran at (a tick longer is late)."""
         if self.tick_times and now < self.tick_times[-1]:
             self.tick_times.clear()  # the clock jumped back
         self.tick_times.append(now)
+        self.late.append(decision.timings_ms.get("total", 0.0) > period_ms)
         for stage, ms in decision.timings_ms.items():
             if stage in self.timings:
                 self.timings[stage].append(ms)
@@ -51,10 +55,10 @@ class Stats:
         span = self.tick_times[-1] - self.tick_times[0]
         return (len(self.tick_times) - 1) / span if span > 0 else 0.0
 
-    def over_period(self, period_ms: float) -> int:
-        """How many of the window's ticks took longer (``total``, ms) than ``period_ms``."""
-        v = self.timings["total"]
-        return int(np.count_nonzero(np.fromiter(v, float, len(v)) > period_ms)) if v else 0
+    def over_period(self) -> int:
+        """How many of the window's ticks took longer (``total``) than the planning period they ran at (a
+        changed ``planning_frequency`` does not judge earlier ticks by the new period)."""
+        return sum(self.late)
 
     def total_p95(self, min_ticks: int = 20) -> float:
         """p95 of the tick time (ms), 0 before ``min_ticks`` (one hiccup does not raise a WARN)."""

@@ -487,7 +487,9 @@ class PlannerNode(LifecycleNode):
                 self._publish_cmd(decision.command, now)
         if tick.fired:  # the watchdog stopped the robot meanwhile: this late result is discarded
             with self._lock:
+                late = decision.timings_ms
                 decision = session.stop_decision(now, StopReason.DEADLINE, self._overrun[0])
+                decision.timings_ms.update(late)  # its time still counts (p95, ticks past the period)
         elif decision.executing and self._active:  # built only for listeners: a Path costs ~1 ms to publish
             if self._pubs["trajectory"].get_subscription_count():
                 self._pubs["trajectory"].publish(conv.trajectory_msg(decision.controls.astype(np.float32)))
@@ -497,9 +499,10 @@ class PlannerNode(LifecycleNode):
             goals.after_tick(decision, frame, now)
         decision.timings_ms["publish"] = (time.perf_counter() - t0) * 1e3
         decision.timings_ms["total"] = decision.timings_ms.get("total", 0.0) + decision.timings_ms["publish"]
+        period_ms = 1e3 / self._v("planning_frequency")
         with self._lock:
-            self._stats.add(decision, now)
-        if decision.timings_ms["total"] > 1e3 / self._v("planning_frequency"):
+            self._stats.add(decision, now, period_ms)
+        if decision.timings_ms["total"] > period_ms:
             self._log_missed_period(decision)
         if time.monotonic() - self._goal_diag_at > 0.5 * self._v("diagnostics_period"):
             self._goal_diag = goals.diagnostics()  # here: it takes the session lock, the watchdog must not
@@ -637,7 +640,7 @@ class PlannerNode(LifecycleNode):
                     "goal": "none" if goal is None else "({:.2f}, {:.2f}, {:.2f})".format(*goal),
                     **self._stats.percentiles()})
                 p95 = self._stats.total_p95()
-                over = (self._stats.over_period(period_ms), len(self._stats.timings["total"]))
+                over = (self._stats.over_period(), len(self._stats.timings["total"]))
                 values["ticks_over_period"] = f"{over[0]} of {over[1]}"
                 stall = session.last_stall
                 tight = session.tight

@@ -64,15 +64,21 @@ def clearance_penalty(costmap: torch.Tensor, plan: torch.Tensor, spec: ModelSpec
     return per_plan.reshape(per_plan.shape[0], -1).sum(dim=1).mean()
 
 
-def goal_weights(goal: torch.Tensor, cfg: TrainConfig) -> torch.Tensor | None:
+def goal_weights(goal: torch.Tensor, cfg: TrainConfig, mean: float = 1.0) -> torch.Tensor | None:
     """Per-sample weights [B] of the imitation term: 1 + ``goal_weight`` where the model's goal is within
     ``goal_weight_radius`` (the final approach, where the goal is the goal and not a carrot or a clipped one),
-    normalised to a mean of 1 over the batch; None when ``goal_weight`` is 0."""
+    divided by ``mean`` (``mean_goal_weight`` of the training set: the term keeps its scale against the
+    clearance term, alike in every batch and in validation); None when ``goal_weight`` is 0."""
     if cfg.goal_weight <= 0:
         return None
     near = torch.hypot(goal[:, 0], goal[:, 1]) < cfg.goal_weight_radius
-    w = 1.0 + cfg.goal_weight * near.to(goal.dtype)
-    return w / w.mean()
+    return (1.0 + cfg.goal_weight * near.to(goal.dtype)) / mean
+
+
+def mean_goal_weight(goal: torch.Tensor, cfg: TrainConfig) -> float:
+    """The mean of ``goal_weights`` (before the division) over goals [N, 3]: 1 when ``goal_weight`` is 0."""
+    w = goal_weights(goal, cfg)
+    return 1.0 if w is None else float(w.mean())
 
 
 def planner_loss(model: PlannerNet, out: tuple[torch.Tensor, torch.Tensor], label: torch.Tensor,

@@ -191,7 +191,7 @@ def run_pipeline(cfg: Config, config_path: str | None, install: bool) -> int:
         clock.mark()
     if cfg.polish.epochs > 0:
         print(f"polish round: {cfg.polish.epochs} epochs, the final approach weighted {1 + cfg.polish.goal_weight:g}×")
-        train_round(polish_config(cfg), data, run, cfg.dagger.rounds + 1, files, manifest["content_hash"], init=ckpt)
+        train_round(polish_config(cfg), data, run, "polish", files, manifest["content_hash"], init=ckpt)
         clock.mark()
     export(ckpt, onnx_path, data, "dynamo", 18)
     if not verify(ckpt, onnx_path, data):
@@ -243,37 +243,49 @@ class Sittings:
         return self.mark()
 
 
-def train_round(cfg: Config, data: Path, run: Path, rnd: int, files: list[str], content_hash: str,
+def train_round(cfg: Config, data: Path, run: Path, rnd: int | str, files: list[str], content_hash: str,
                 init: Path | None = None) -> None:
-    """Training round ``rnd`` on ``files`` into ``run/planner.pt``, kept as ``run/rounds/round<r>.pt``; a
-    rerun of the pipeline takes that checkpoint back instead of training again when it was trained on
-    exactly these shards, byte for byte (``content_hash``: their manifest's), with this network and
-    training config, so an interrupted pipeline resumes at the round it stopped in."""
+    """Training round ``rnd`` (a number, or "polish") on ``files`` into ``run/planner.pt``, kept as
+    ``run/rounds/round<r>.pt`` (``polish.pt``); a rerun of the pipeline takes that checkpoint (and its loss
+    history) back instead of training again when it was trained on exactly these shards, byte for byte
+    (``content_hash``: their manifest's), with this network and training config, from the same starting
+    checkpoint ``init`` (its SHA-256), so an interrupted pipeline resumes at the round it stopped in."""
     from .config import ModelConfig, TrainConfig, to_dict
+    from .train import plot_losses
 
     rounds = run / "rounds"
     rounds.mkdir(exist_ok=True)
-    kept, record = rounds / f"round{rnd}.pt", rounds / f"round{rnd}.json"
+    name, label = (f"round{rnd}", f"round {rnd}") if isinstance(rnd, int) else (rnd, f"{rnd} round")
+    kept, record, history = rounds / f"{name}.pt", rounds / f"{name}.json", rounds / f"{name}_history.json"
+    start = hashlib.sha256(init.read_bytes()).hexdigest() if init is not None and init.exists() else ""
     trained_on = json.loads(json.dumps({"files": files, "content_hash": content_hash, "model": to_dict(cfg.model),
-                                        "train": to_dict(cfg.train)}))  # as the record reads back
+                                        "train": to_dict(cfg.train), "init": start}))  # as the record reads back
 
-    # A record written before a setting existed was trained as with its default. The thread count changes
-    # only the order of float sums: not compared.
+    # A record written before a setting existed was trained as with its default (and before the starting
+    # checkpoint was recorded, from the one its pipeline had). The thread count changes only the order of
+    # float sums: not compared.
     defaults = {"model": to_dict(ModelConfig()), "train": to_dict(TrainConfig())}
 
-    def compared(rec: dict) -> dict:
-        out = {k: rec.get(k) for k in trained_on} | {k: {**d, **(rec.get(k) or {})} for k, d in defaults.items()}
+    def compared(rec: dict, older: bool) -> dict:
+        out = {k: rec.get(k) for k in trained_on if not (older and k == "init")}
+        out |= {k: {**d, **(rec.get(k) or {})} for k, d in defaults.items()}
         out["train"]["threads"] = None
         return out
 
-    if kept.exists() and record.exists() and compared(json.loads(record.read_text())) == compared(trained_on):
-        shutil.copy(kept, run / "planner.pt")
-        print(f"training round {rnd}: done before on these {len(files)} shards, checkpoint {kept} reused")
-        return
+    if kept.exists() and record.exists():
+        rec = json.loads(record.read_text())
+        older = "init" not in rec
+        if compared(rec, older) == compared(trained_on, older):
+            shutil.copy(kept, run / "planner.pt")
+            if history.exists():  # the shipped checkpoint's own curve, not the last round trained
+                shutil.copy(history, run / "history.json")
+                plot_losses(json.loads(history.read_text()), run / "loss.png")
+            print(f"training {label}: done before on these {len(files)} shards, checkpoint {kept} reused")
+            return
     result = train_on(cfg, data, run, init=init, files=files)
-    (rounds / f"round{rnd}.onnx").unlink(missing_ok=True)  # the driver exported from an older round{rnd}
+    (rounds / f"{name}.onnx").unlink(missing_ok=True)  # the driver exported from an older round{rnd}
     shutil.copy(run / "planner.pt", kept)
-    shutil.copy(run / "history.json", rounds / f"round{rnd}_history.json")
+    shutil.copy(run / "history.json", history)
     record.write_text(json.dumps({**trained_on, **{k: v for k, v in result.items() if k != "history"}},
                                  default=str))
 

@@ -21,7 +21,7 @@ from plan_ga_ros.contract import STATE_FIELDS, ContractError, ModelSpec
 from plan_ga_ros.safety import lookahead_steps
 
 from .config import CheckpointError, Config, model_spec, to_dict
-from .losses import goal_weights, planner_loss
+from .losses import goal_weights, mean_goal_weight, planner_loss
 from .model import PlannerNet
 
 CHECKPOINT_FORMAT = 2  # 1 was a bare state dict
@@ -108,9 +108,11 @@ def train(train_data: dict[str, np.ndarray], val_data: dict[str, np.ndarray], co
 
     lookahead = max(1, lookahead_steps(cfg.clearance_lookahead_time, spec))  # as the node's safety check
 
+    w_mean = mean_goal_weight(tr[2], cfg)  # the training set's: one scale for every batch and validation
+
     def loss_fn(out: tuple[torch.Tensor, torch.Tensor], label: torch.Tensor, costmap: torch.Tensor,
                 goal: torch.Tensor) -> torch.Tensor:
-        return planner_loss(model, out, label, costmap, step_w, cfg, lookahead, goal_weights(goal, cfg))
+        return planner_loss(model, out, label, costmap, step_w, cfg, lookahead, goal_weights(goal, cfg, w_mean))
 
     gen = torch.Generator().manual_seed(config.seed)
     best, best_epoch, history, wait = float("inf"), -1, [], 0

@@ -1,5 +1,6 @@
 """End to end, as a user types it: plan-ga-train pipeline on a tiny config, then each subcommand."""
 
+import hashlib
 import json
 import re
 import subprocess
@@ -111,17 +112,23 @@ def test_a_rerun_pipeline_resumes_rounds_instead_of_training_again(run_dir, tmp_
     assert "training round 1: done before on these 6 shards" in out.stdout
     assert "new episodes" not in out.stdout and "driven by another model" not in out.stdout
     assert "over 4 sitting(s)" in out.stdout and len(json.loads((run_ / "sittings.json").read_text())) == 4
-    # a polish round after the DAgger rounds: the final approach weighted, on the same shards, resumable too
+    # a polish round after the DAgger rounds: the final approach weighted, on the same shards, from the last
+    # round's checkpoint, resumable too; without it (epochs 0) the last DAgger round's model and curve again
     polish = (*args, "--set", "polish.epochs=1", "--set", "polish.goal_weight=2")
     out = run(*polish)
     assert "polish round: 1 epochs, the final approach weighted 3×" in out.stdout
-    assert "training round 1: done before on these 6 shards" in out.stdout and "round 2: done before" not in out.stdout
-    record = json.loads((run_ / "rounds" / "round2.json").read_text())
+    assert "training round 1: done before on these 6 shards" in out.stdout and "polish round: done" not in out.stdout
+    record = json.loads((run_ / "rounds" / "polish.json").read_text())
     assert record["files"] == json.loads((run_ / "rounds" / "round1.json").read_text())["files"]
     assert (record["train"]["goal_weight"], record["train"]["finetune_epochs"]) == (2.0, 1)
-    assert len(json.loads((run_ / "rounds" / "round2_history.json").read_text())) == 1
+    assert record["init"] == hashlib.sha256((run_ / "rounds" / "round1.pt").read_bytes()).hexdigest()
+    assert len(json.loads((run_ / "rounds" / "polish_history.json").read_text())) == 1
+    assert (run_ / "planner.pt").read_bytes() == (run_ / "rounds" / "polish.pt").read_bytes()
     out = run(*polish)
-    assert "training round 2: done before on these 6 shards" in out.stdout
+    assert "training polish round: done before on these 6 shards" in out.stdout
+    run(*args)
+    assert (run_ / "planner.pt").read_bytes() == (run_ / "rounds" / "round1.pt").read_bytes()
+    assert (run_ / "history.json").read_text() == (run_ / "rounds" / "round1_history.json").read_text()
 
 
 def test_another_network_trains_every_round_again_and_exports_its_pick_in_the_graph(run_dir, tmp_path):

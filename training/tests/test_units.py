@@ -2,6 +2,7 @@
 export diagnostics, parity, the model card's rate table."""
 
 import dataclasses
+import hashlib
 import json
 
 import numpy as np
@@ -37,7 +38,14 @@ from plan_ga_training.episodes import (
 )
 from plan_ga_training.evaluate import at_rate
 from plan_ga_training.export import ExportError, export_module, export_planner
-from plan_ga_training.losses import clearance_penalty, goal_weights, planner_loss, rollout_xy, window_cost
+from plan_ga_training.losses import (
+    clearance_penalty,
+    goal_weights,
+    mean_goal_weight,
+    planner_loss,
+    rollout_xy,
+    window_cost,
+)
 from plan_ga_training.model import PlannerNet
 from plan_ga_training.model_card import rate_table, replace_rate_section
 from plan_ga_training.train import load_checkpoint, mirror, save_checkpoint
@@ -216,17 +224,20 @@ def test_winner_takes_all_loss_pulls_only_the_closest_hypothesis_and_its_score()
 
 def test_goal_weight_pulls_the_final_approach_harder():
     """With train.goal_weight, samples whose goal is within goal_weight_radius weigh 1 + goal_weight against
-    the others in the imitation term (the batch's weights average 1); at 0 every sample weighs alike."""
+    the others in the imitation term (divided by the training set's mean weight, the same in every batch);
+    at 0 every sample weighs alike."""
     single = _fixed_hypotheses([[0.4, 0.0, 0.2]], [])
     goal = torch.tensor([[0.5, 0.2, 0.0], [2.0, 0.0, 0.0]])  # the final approach; a goal 2 m off (clipped)
     assert goal_weights(goal, Config().train) is None
     cfg = dataclasses.replace(Config().train, goal_weight=3.0, goal_weight_radius=1.0, clearance_weight=0.0)
-    assert goal_weights(goal, cfg).tolist() == pytest.approx([1.6, 0.4])
+    assert mean_goal_weight(goal, cfg) == pytest.approx(2.5) and mean_goal_weight(goal, Config().train) == 1.0
+    assert goal_weights(goal, cfg, 2.5).tolist() == pytest.approx([1.6, 0.4])
+    assert goal_weights(goal[:1], cfg, 2.5).tolist() == pytest.approx([1.6])  # a batch of one: the same weight
     out = single.hypotheses(torch.zeros(2, 1, 50, 50), torch.zeros(2, 9), goal, torch.tensor([[3.0, 0.05]] * 2))
     plans = out[0].detach().requires_grad_()
     label = torch.tensor([[0.4, 0.0, 0.3] * 20] * 2)
     loss = planner_loss(single, (plans, out[1]), label, torch.zeros(2, 1, 50, 50), torch.ones(20, 1), cfg, 10,
-                        goal_weights(goal, cfg))
+                        goal_weights(goal, cfg, 2.5))
     loss.backward()
     near, far = plans.grad[0].abs().sum(), plans.grad[1].abs().sum()
     assert float(near / far) == pytest.approx(4.0, rel=1e-5)
@@ -549,3 +560,14 @@ def test_a_training_round_is_taken_back_for_the_same_config_whatever_the_thread_
     weighted = Config(train=dataclasses.replace(Config().train, goal_weight=2.0))
     with pytest.raises(AssertionError, match="trained again"):
         pipeline.train_round(weighted, tmp_path, run, 0, record["files"], record["content_hash"])
+    # a fine-tune is taken back only from the checkpoint it started from (its SHA-256 in the record)
+    start = tmp_path / "start.pt"
+    start.write_bytes(b"round 1")
+    digest = hashlib.sha256(b"round 1").hexdigest()
+    (run / "rounds" / "polish.pt").write_bytes(b"polished")
+    (run / "rounds" / "polish.json").write_text(json.dumps({**record, "init": digest}))
+    pipeline.train_round(Config(), tmp_path, run, "polish", record["files"], record["content_hash"], init=start)
+    assert (run / "planner.pt").read_bytes() == b"polished"
+    start.write_bytes(b"round 1, trained again")
+    with pytest.raises(AssertionError, match="trained again"):
+        pipeline.train_round(Config(), tmp_path, run, "polish", record["files"], record["content_hash"], init=start)
