@@ -217,11 +217,12 @@ def test_verify_inspect_profile_evaluate(run_dir, tmp_path):
     text = card.read_text()
     assert text.count("## Robustness (outside the training generator)") == 1 and "| door |" in text
     assert "## Planning rate: 10 Hz vs 20 Hz" in text and text.index("## Robustness") < text.index("## Speed")
-    run("model-card", "--config", TINY, "--run", str(run_))
+    card_args = ("model-card", "--config", TINY, "--run", str(run_), "--set", f"dataset.out_dir={run_ / 'data'}")
+    run(*card_args)
     assert "| door |" in (run_ / "MODEL_CARD.md").read_text()
     report = json.loads((run_ / "robustness.json").read_text())  # another model's report: left out
     (run_ / "robustness.json").write_text(json.dumps({**report, "model_sha256": "0" * 64}))
-    run("model-card", "--config", TINY, "--run", str(run_))
+    run(*card_args)
     assert "## Robustness" not in (run_ / "MODEL_CARD.md").read_text()
     # verify fails (non-zero exit) against a checkpoint that is not the model's
     import torch
