@@ -35,7 +35,6 @@ from dataclasses import dataclass
 import numpy as np
 from common import MODEL, REPO, save, stats
 
-from plan_ga_ros import kinematics
 from plan_ga_ros.session import Decision, PlannerSession
 from plan_ga_training.config import load_config
 from plan_ga_training.episodes import driver, run_episode
@@ -62,10 +61,7 @@ def classify(session: PlannerSession, d: Decision) -> str:
         return "recovery"
     if "fallback" not in d.timings_ms:
         return "network"
-    c = session.config
-    reach = kinematics.top_speed(c.limits, c.speed_limit) * session.spec.steps * session.spec.dt
-    to_go = session._goal.to_go(session._odom[0])  # as _plan computed it (the carrot was pruned before)
-    return "final approach compare" if to_go <= reach else "compare"
+    return "final approach compare" if session.distance_to_go() <= session.plan_reach else "compare"
 
 
 def record_ticks(ticks: list[Tick]) -> Callable[[], None]:

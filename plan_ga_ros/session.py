@@ -356,6 +356,20 @@ class PlannerSession:
         return None if self._goal is None else self._goal.poses[-1].copy()
 
     @property
+    def plan_reach(self) -> float:
+        """How far (m) one plan can take the base: top speed over the model's horizon. Within it of the goal
+        (or the path's end), hybrid's comparison runs on every tick: the final approach."""
+        c = self.config
+        return kinematics.top_speed(c.limits, c.speed_limit) * self.spec.steps * self.spec.dt
+
+    def distance_to_go(self) -> float:
+        """The distance (m) still to go from the latest odometry: to the goal, or along the path to its end;
+        0 without a goal or odometry."""
+        if self._goal is None or self._odom is None:
+            return 0.0
+        return self._goal.to_go(self._odom[0])
+
+    @property
     def remaining_path(self) -> np.ndarray | None:
         """The path's poses not yet passed (path mode only)."""
         return None if self._goal is None or not self._goal.is_path else self._goal.poses[self._goal.index:]
@@ -574,7 +588,7 @@ class PlannerSession:
         c = self.config
         mode = c.planner
         fallback = mode == "ga" or (mode == "hybrid" and c.fallback_planner == "ga")
-        to_go = self._goal.to_go(robot.pose) if self._goal is not None else 0.0
+        to_go = self.distance_to_go()  # (robot.pose is the latest odometry's)
         if mode != "ga":
             if self.network is None:
                 d.reason = StopReason.NO_MODEL
@@ -680,8 +694,7 @@ class PlannerSession:
             self._pace = None
         periodic = self._next_compare is None or now >= self._next_compare or went_back
         # The path's end within one plan's reach: every tick, so a plan that will pass it by is noticed in time.
-        reach = kinematics.top_speed(c.limits, c.speed_limit) * self.spec.steps * self.spec.dt
-        if not (periodic or to_go <= reach):
+        if not (periodic or to_go <= self.plan_reach):
             return None
         if periodic:
             self._next_compare = now + c.fallback_compare_period

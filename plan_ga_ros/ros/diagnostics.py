@@ -22,6 +22,9 @@ def bounded(value: Any, limit: int = MAX_VALUE_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+MIN_TICKS = 20  # ticks in the window before its p95 or its late ticks can raise a WARN (one hiccup does not)
+
+
 class Stats:
     """Per-stage timings (ms) of the last ``size`` ticks, their times, for p50/p99, the achieved rate and
     the ticks that ran past the planning period."""
@@ -60,7 +63,7 @@ class Stats:
         changed ``planning_frequency`` does not judge earlier ticks by the new period)."""
         return sum(self.late)
 
-    def total_p95(self, min_ticks: int = 20) -> float:
+    def total_p95(self, min_ticks: int = MIN_TICKS) -> float:
         """p95 of the tick time (ms), 0 before ``min_ticks`` (one hiccup does not raise a WARN)."""
         v = self.timings["total"]
         return float(np.percentile(np.fromiter(v, float, len(v)), 95)) if len(v) >= min_ticks else 0.0

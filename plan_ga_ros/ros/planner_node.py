@@ -51,7 +51,7 @@ from ..planner import PlannerConfig
 from ..policy import OnnxPolicy, PolicyError
 from ..session import Decision, Level, PlannerSession, StopReason
 from . import conversions as conv
-from .diagnostics import MAX_MESSAGE_CHARS, Stats, bounded, status_record, worst
+from .diagnostics import MAX_MESSAGE_CHARS, MIN_TICKS, Stats, bounded, status_record, worst
 from .goals import GoalInputs
 from .models import ModelSlot
 from .params import NodeParameters, WholeRequestParameterService, qos_profile
@@ -503,17 +503,17 @@ class PlannerNode(LifecycleNode):
         with self._lock:
             self._stats.add(decision, now, period_ms)
         if decision.timings_ms["total"] > period_ms:
-            self._log_missed_period(decision)
+            self._log_missed_period(decision, period_ms)
         if time.monotonic() - self._goal_diag_at > 0.5 * self._v("diagnostics_period"):
             self._goal_diag = goals.diagnostics()  # here: it takes the session lock, the watchdog must not
             self._goal_diag_at = time.monotonic()
         self._record(decision)
 
-    def _log_missed_period(self, decision: Decision) -> None:
+    def _log_missed_period(self, decision: Decision, period_ms: float) -> None:
         """A tick ran past the planning period (as Nav2's "Control loop missed its desired rate"): a
         warning at most once per diagnostics period, with how many did since the last one."""
         missed, logged_at = self._missed
-        wall, hz = time.monotonic(), self._v("planning_frequency")
+        wall = time.monotonic()
         if wall - logged_at < self._v("diagnostics_period"):
             self._missed = (missed + 1, logged_at)
             return
@@ -521,7 +521,8 @@ class PlannerNode(LifecycleNode):
         since = f"; {missed + 1} ticks past it since the last message" if missed else ""
         self.get_logger().warning(
             f"planning missed its desired rate: a tick took {decision.timings_ms['total']:.1f} ms, past the "
-            f"planning period ({1e3 / hz:.1f} ms at {hz:g} Hz), planner {decision.planner or 'none'}{since}")
+            f"planning period ({period_ms:.1f} ms at {1e3 / period_ms:g} Hz), planner {decision.planner or 'none'}"
+            f"{since}")
 
     def _publish_cmd(self, command: np.ndarray, stamp: float) -> None:
         """Publish a command (``_cmd_lock`` held). A failure is reported, never raised."""
@@ -640,7 +641,7 @@ class PlannerNode(LifecycleNode):
                     "goal": "none" if goal is None else "({:.2f}, {:.2f}, {:.2f})".format(*goal),
                     **self._stats.percentiles()})
                 p95 = self._stats.total_p95()
-                over = (self._stats.over_period(), len(self._stats.timings["total"]))
+                over = (self._stats.over_period(), len(self._stats.late))
                 values["ticks_over_period"] = f"{over[0]} of {over[1]}"
                 stall = session.last_stall
                 tight = session.tight
@@ -678,7 +679,7 @@ class PlannerNode(LifecycleNode):
             # before the p95: ticks that missed the period are named even when the p95 is high as well; a few
             # (one in MISSED_PERIOD_WARN_SHARE, e.g. a GA comparison on a busy CPU) are logged and counted only
             f"{over[0]} of the last {over[1]} ticks ran past the planning period ({period_ms:.1f} ms)":
-                Level.WARN if self._active and over[1] >= 20 and over[0] > MISSED_PERIOD_WARN_SHARE * over[1]
+                Level.WARN if self._active and over[1] >= MIN_TICKS and over[0] > MISSED_PERIOD_WARN_SHARE * over[1]
                 else Level.OK,
             f"tick compute p95 {p95:.1f} ms exceeds {self._v('compute_warn_fraction'):.0%} of the period":
                 Level.WARN if self._active and p95 > budget else Level.OK,

@@ -52,8 +52,8 @@ class PolishConfig:
     """A last fine-tune after the DAgger rounds, on the same shards, with the final approach weighted
     (``train.goal_weight``) and collisions charged over the whole plan (``train.collision_weight``): the
     last metre and plans that collide past the safety layer's horizon are where hybrid's GA takes over
-    from the network most. A round
-    of its own (``run/rounds/round<dagger.rounds + 1>``), resumable like the others; ``epochs`` 0: none."""
+    from the network most. A round of its own (``run/rounds/polish.*``), resumable like the others;
+    ``epochs`` 0: none."""
     epochs: int = 0
     lr: float = 5e-4
     goal_weight: float = 0.0

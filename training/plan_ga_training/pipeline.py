@@ -5,7 +5,6 @@ worlds → GA dataset → train → DAgger rounds → export → verify → eval
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import sys
@@ -251,13 +250,14 @@ def train_round(cfg: Config, data: Path, run: Path, rnd: int | str, files: list[
     (``content_hash``: their manifest's), with this network and training config, from the same starting
     checkpoint ``init`` (its SHA-256), so an interrupted pipeline resumes at the round it stopped in."""
     from .config import ModelConfig, TrainConfig, to_dict
+    from .dataset import file_sha256
     from .train import plot_losses
 
     rounds = run / "rounds"
     rounds.mkdir(exist_ok=True)
     name, label = (f"round{rnd}", f"round {rnd}") if isinstance(rnd, int) else (rnd, f"{rnd} round")
     kept, record, history = rounds / f"{name}.pt", rounds / f"{name}.json", rounds / f"{name}_history.json"
-    start = hashlib.sha256(init.read_bytes()).hexdigest() if init is not None and init.exists() else ""
+    start = file_sha256(str(init)) if init is not None and init.exists() else ""
     trained_on = json.loads(json.dumps({"files": files, "content_hash": content_hash, "model": to_dict(cfg.model),
                                         "train": to_dict(cfg.train), "init": start}))  # as the record reads back
 
@@ -333,11 +333,12 @@ def model_card(cfg: Config, run: Path, install: bool, rate_files: list[str] = ()
                      load_rate_evaluations(rate_files, evaluation), meta.get("sittings", 1))
     robust = run / "robustness.json"  # the robustness suite's report, when it was run on this very model
     if robust.exists():
+        from .dataset import file_sha256
         from .model_card import replace_section
         from .robustness import CARD_HEADING, card_block
 
         report = json.loads(robust.read_text())
-        if report.get("model_sha256") == hashlib.sha256((run / "planner.onnx").read_bytes()).hexdigest():
+        if report.get("model_sha256") == file_sha256(str(run / "planner.onnx")):
             replace_section(run / "MODEL_CARD.md", CARD_HEADING, card_block(report))
     if install:
         models = REPO / "models"
