@@ -3,6 +3,7 @@ naive go-to-goal, each driven through the node's PlannerSession at the episodes'
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -81,6 +82,33 @@ def summarise(runs: list[dict]) -> dict:
     }
 
 
+def paired_times(a: list[dict], b: list[dict], key: Callable[[dict], Hashable] = lambda r: r["seed"]
+                 ) -> list[tuple[float, float]]:
+    """(time of ``a``, time of ``b``) on the episodes (matched by ``key``) both succeeded in: a mean over each
+    one's own successes would charge the one that also reached the hard worlds for their long times."""
+    ta = {key(r): r["time"] for r in a if r["success"]}
+    tb = {key(r): r["time"] for r in b if r["success"]}
+    return [(ta[k], tb[k]) for k in sorted(ta.keys() & tb.keys())]
+
+
+def time_ratio(pairs: list[tuple[float, float]]) -> float | None:
+    """Mean time of the first over the mean time of the second of ``paired_times`` (None without pairs)."""
+    return float(np.mean([a for a, _ in pairs]) / np.mean([b for _, b in pairs])) if pairs else None
+
+
+def versus_ga(by: dict[str, list[dict]]) -> dict[str, dict]:
+    """Per controller other than the GA (when the GA ran on the same seeds): its time to goal over the GA's on
+    the episodes both reached (``time_vs_ga``) and how many those are (``time_vs_ga_pairs``)."""
+    if "ga" not in by:
+        return {}
+    out = {}
+    for name, runs in by.items():
+        if name != "ga":
+            pairs = paired_times(runs, by["ga"])
+            out[name] = {"time_vs_ga": time_ratio(pairs), "time_vs_ga_pairs": len(pairs)}
+    return out
+
+
 def table(summary: dict[str, dict]) -> str:
     head = f"{'controller':<10}{'success':>9}{'collision':>11}{'timeout':>9}{'failed':>8}{'time s':>8}{'path m':>8}" \
            f"{'min clr m':>11}{'plan ms':>9}{'fallback':>10}"
@@ -91,6 +119,10 @@ def table(summary: dict[str, dict]) -> str:
                      f"{s.get('failed_rate', 0.0):>8.1%}{fmt(s['time_to_goal_s'], '>8.1f')}"
                      f"{fmt(s['path_length_m'], '>8.2f')}{fmt(s['min_clearance_m'], '>11.2f')}"
                      f"{fmt(s['plan_ms_p50'], '>9.2f')}{fmt(s.get('fallback_share'), '>10.1%')}")
+    versus = [f"{name} {s['time_vs_ga']:.3f} ({s['time_vs_ga_pairs']})" for name, s in summary.items()
+              if s.get("time_vs_ga") is not None]
+    if versus:
+        lines.append("time to goal over the GA's, on the episodes both reached: " + ", ".join(versus))
     return "\n".join(lines)
 
 

@@ -140,13 +140,14 @@ def profile(model: str, checkpoint: str | None, runs: int, json_out: str | None 
 def evaluate(cfg: Config, model: str, episodes: int, seed: int, json_out: str | None, png: str | None,
              workers: int, controllers: tuple[str, ...], rate: float | None = None) -> dict:
     """Closed-loop evaluation at ``rate`` Hz (default: the config's planning rate); a table, JSON, a picture."""
-    from .evaluate import at_rate, plot_runs, summarise, table
+    from .evaluate import at_rate, plot_runs, summarise, table, versus_ga
     from .evaluate import evaluate as run
 
     cfg = at_rate(cfg, rate)
     by = run(cfg, model, episodes, seed, controllers, workers)
-    summary = {name: {**summarise(runs), "rate_hz": cfg.episode.planning_rate, "seed_base": seed}
-               for name, runs in by.items()}
+    versus = versus_ga(by)
+    summary = {name: {**summarise(runs), **versus.get(name, {}), "rate_hz": cfg.episode.planning_rate,
+                      "seed_base": seed} for name, runs in by.items()}
     print(f"planning at {cfg.episode.planning_rate:g} Hz, seeds {seed}…{seed + episodes - 1}")
     print(table(summary))
     if json_out:

@@ -34,7 +34,7 @@ from plan_ga_ros.sim.world import BASE_KINDS, NEW_FAMILIES, Scenario, make_scena
 from .compute import imap_progress
 from .config import Config, ConfigError
 from .episodes import CONTROLLERS, driver, run_episode
-from .evaluate import at_rate, summarise
+from .evaluate import at_rate, paired_times, summarise, time_ratio
 
 GENERATOR = "generator"  # the original generator's mix of kinds (BASE_KINDS), whatever a config trains on
 FAMILIES = (GENERATOR, *NEW_FAMILIES)
@@ -295,15 +295,10 @@ def criteria(results: list[dict], suite: SuiteConfig) -> dict:
 
 def _paired_times(results: list[dict], a: str, b: str, **match: Any) -> list[tuple[float, float]]:
     """(time of ``a``, time of ``b``) on the episodes (same family, cell, seed) both controllers succeeded in."""
-    def key(r: dict) -> tuple:
-        return r["family"], r["inflation"], r["rate"], r["seed"]
+    def runs(c: str) -> list[dict]:
+        return [r for r in results if r["controller"] == c and all(r[k] == v for k, v in match.items())]
 
-    def won(c: str) -> dict[tuple, float]:
-        return {key(r): r["time"] for r in results if r["controller"] == c and r["success"]
-                and all(r[k] == v for k, v in match.items())}
-
-    ta, tb = won(a), won(b)
-    return [(ta[k], tb[k]) for k in ta.keys() & tb.keys()]
+    return paired_times(runs(a), runs(b), lambda r: (r["family"], r["inflation"], r["rate"], r["seed"]))
 
 
 def fallback_criteria(results: list[dict], suite: SuiteConfig) -> dict:
@@ -322,12 +317,11 @@ def fallback_criteria(results: list[dict], suite: SuiteConfig) -> dict:
         runs = [r for r in matrix if r["controller"] == "hybrid" and r["family"] == f]
         executed = sum(sum(r["planners"].values()) for r in runs)
         families[f] = {"hybrid": h, "ga": g, "pass": h >= g, "paired": len(pairs),
-                       "time_ratio": float(np.mean([a for a, _ in pairs]) / np.mean([b for _, b in pairs]))
-                       if pairs else None,
+                       "time_ratio": time_ratio(pairs),
                        "network_share": sum(r["planners"].get("onnx", 0) for r in runs) / executed
                        if executed else None}
     pairs = _paired_times(matrix, "hybrid", "ga")
-    ratio = float(np.mean([a for a, _ in pairs]) / np.mean([b for _, b in pairs])) if pairs else None
+    ratio = time_ratio(pairs)
     standard = families.get(GENERATOR, {}).get("network_share")
     return {"families": families, "families_pass": bool(families) and all(v["pass"] for v in families.values()),
             "network_share_standard": standard,

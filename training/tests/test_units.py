@@ -36,7 +36,7 @@ from plan_ga_training.episodes import (
     ga_labeller,
     run_episode,
 )
-from plan_ga_training.evaluate import at_rate
+from plan_ga_training.evaluate import at_rate, table, versus_ga
 from plan_ga_training.export import ExportError, export_module, export_planner
 from plan_ga_training.losses import (
     clearance_penalty,
@@ -512,6 +512,27 @@ def test_rate_table_from_evaluation_files(tmp_path):
     body = card.read_text()
     assert body.count("## Planning rate") == 1 and body.index("## Planning rate") < body.index("## Speed")
     assert body.endswith("## Speed\ny\n")
+
+
+def test_time_against_the_ga_is_paired_by_episode():
+    """Hybrid's time is compared with the GA's on the episodes both reached: a world only hybrid solves (in 30 s)
+    would otherwise count against it."""
+    def run(seed, success, time):
+        return {"seed": seed, "success": success, "time": time}
+
+    by = {"ga": [run(1, True, 7.0), run(2, True, 8.0), run(3, False, 40.0)],
+          "hybrid": [run(1, True, 7.7), run(2, True, 8.8), run(3, True, 30.0)],
+          "onnx": [run(1, False, 40.0), run(2, False, 40.0), run(3, False, 40.0)]}
+    versus = versus_ga(by)
+    assert set(versus) == {"hybrid", "onnx"}
+    assert versus["hybrid"] == {"time_vs_ga": pytest.approx(16.5 / 15.0), "time_vs_ga_pairs": 2}
+    assert versus["onnx"] == {"time_vs_ga": None, "time_vs_ga_pairs": 0}
+    assert versus_ga({"hybrid": by["hybrid"]}) == {}
+    summary = {"hybrid": {"episodes": 3, "success_rate": 1.0, "collision_rate": 0.0, "timeout_rate": 0.0,
+                          "failed_rate": 0.0, "time_to_goal_s": 15.5, "path_length_m": 3.0, "min_clearance_m": 0.1,
+                          "plan_ms_p50": 1.0, "fallback_share": 0.1, **versus["hybrid"]}}
+    assert "on the episodes both reached: hybrid 1.100 (2)" in table(summary)
+    assert "| 1.100 |" in rate_table([{"hybrid": {**summary["hybrid"], "rate_hz": 20.0}}])
 
 
 def test_an_interrupted_sitting_keeps_its_time(tmp_path):
