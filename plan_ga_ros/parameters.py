@@ -80,7 +80,7 @@ _TABLE: tuple[Param, ...] = (
     _p("fallback_planner", "ga", "Planner used by hybrid when the network fails: ga or none.",
        choices=FALLBACK_PLANNERS),
     _p("fallback_after_rejections", 3, "Consecutive rejected network plans before the fallback plans.", 1, 1000),
-    _p("fallback_hold_time", 1.0, "Once the fallback drives, the network's plans must be accepted this "
+    _p("fallback_hold_time", 0.75, "Once the fallback drives, the network's plans must be accepted this "
        "long (s) before it drives again (hysteresis).", 0.0, 60.0),
     _p("fallback_compare_period", 2.0, "hybrid with the GA fallback: while the network drives, the GA also plans "
        "this often (s), and every tick once the goal is within one plan's reach, and takes over when the network "
