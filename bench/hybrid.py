@@ -20,7 +20,8 @@ executing tick:
 - ``recovery``: a recovery or escape twist was executed.
 
 The GA of a comparison is cold-started (``_ga_warm_start`` drops the warm start once the network drove);
-the fallback's is warm after its first tick. Each tick records which it was (``cold`` counts). Each
+the fallback's is warm after its first tick. Each tick records which it was (``Decision.ga_warm``: the GA
+says whether its plan started from its last one; ``cold`` counts). Each
 episode has its own session, so the first GA plan of an episode also builds the GA (once per node in a
 deployment): ``first_ga`` counts those ticks.
 """
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -68,15 +70,18 @@ def record_ticks(ticks: list[Tick]) -> Callable[[], None]:
     """Wrap ``PlannerSession.tick`` so every planning tick lands in ``ticks``; returns the undo."""
     original = PlannerSession.tick
 
+    planned: weakref.WeakSet[PlannerSession] = weakref.WeakSet()  # the sessions whose GA has planned
+
     def tick(self: PlannerSession, now: float) -> Decision:
-        cold = self._ga is None or self._network_drove  # what _ga_warm_start will find
-        first = self._ga is None
         d = original(self, now)
         if d.feed is None:  # gated before planning (goal reached, stale input, ...)
             return d
         ga_ms = d.timings_ms.get("fallback", 0.0)
         kind = classify(self, d) if d.executing else "stopped"
-        ticks.append(Tick(kind, d.timings_ms["total"], ga_ms, ga_ms > 0 and cold, ga_ms > 0 and first))
+        first = d.ga_warm is not None and self not in planned
+        if d.ga_warm is not None:
+            planned.add(self)
+        ticks.append(Tick(kind, d.timings_ms["total"], ga_ms, d.ga_warm is False, first))
         return d
 
     PlannerSession.tick = tick  # type: ignore[method-assign]

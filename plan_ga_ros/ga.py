@@ -76,6 +76,7 @@ class GAPlanner:
         self.low = np.array(limits.velocity_low)
         self.high = np.array(limits.velocity_high)
         self.previous: np.ndarray | None = None  # last best plan [steps, 3]
+        self.warm_started = False  # whether the last ``plan`` started from the plan before it
 
     def reset(self) -> None:
         self.previous = None
@@ -199,6 +200,7 @@ class GAPlanner:
         c = self.cfg
         goal_is_final = bool(np.hypot(goal[0], goal[1]) < clip_distance - 1e-3)
         span = self.high - self.low
+        self.warm_started = self.previous is not None
         seeds = self._seeds(np.clip(velocity, self.low, self.high), goal, shift)
         n_rand = c.population - len(seeds)
         rand = self.low + span * self.rng.random((n_rand, c.knots, 3))

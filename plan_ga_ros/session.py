@@ -105,6 +105,7 @@ class Decision:
     network_raw: np.ndarray | None = None  # the network's raw plan [steps*3], when it ran
     network_ok: bool | None = None  # whether the safety layer accepted the network's plan
     ga_raw: np.ndarray | None = None  # the GA's raw plan [steps*3], when it ran (labels, recording)
+    ga_warm: bool | None = None  # whether the GA's plan of this tick started from its last plan (None: no GA)
     carrot: np.ndarray | None = None  # the model's goal pose this tick (odometry frame)
     timings_ms: dict[str, float] = field(default_factory=dict)
 
@@ -527,6 +528,8 @@ class PlannerSession:
         raw = np.asarray(policy(feed), dtype=np.float64).reshape(-1)
         t1 = time.perf_counter()
         controls, check = make_safe(raw, window, self.last_command, robot.velocity, self.spec, self.config)
+        if policy == self._ga_policy:
+            d.ga_warm = self._ga.warm_started
         d.timings_ms[stage] = d.timings_ms.get(stage, 0.0) + (t1 - t0) * 1e3
         d.timings_ms["safety"] = d.timings_ms.get("safety", 0.0) + (time.perf_counter() - t1) * 1e3
         return raw, check, controls
