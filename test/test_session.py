@@ -274,13 +274,14 @@ def test_fallback_after_n_rejections_and_back_after_the_hold_time():
         assert d.reason is StopReason.PLAN_REJECTED and not s.using_fallback
     d = s.tick(0.1)  # the third rejection: the GA drives
     assert d.executing and d.planner == "ga" and s.using_fallback and d.network_ok is False
+    assert d.ga_warm is False  # its first plan
     net.twist = (0.0, 0.0, 0.5)  # the network's plans are accepted again...
     t = 0.15
     while t < 0.1 + 0.5 - 1e-9:  # ...but the GA keeps driving for fallback_hold_time
         s.set_costmap(grid(0.5), t)
         s.set_odometry(np.zeros(3), np.zeros(3), t)
         d = s.tick(t)
-        assert d.planner == "ga" and d.network_ok, t
+        assert d.planner == "ga" and d.network_ok and d.ga_warm, t  # from its last plan
         t += 0.1
     s.set_costmap(grid(0.5), 0.8)
     s.set_odometry(np.zeros(3), np.zeros(3), 0.8)
@@ -521,6 +522,8 @@ def test_a_network_as_good_as_the_ga_keeps_driving_and_the_ga_plans_once_per_per
     assert all(d.planner == "onnx" for d in ticks) and s.takeovers == 0 and s.fallback_ticks == 0
     compared = [d.stamp for d in ticks if "fallback" in d.timings_ms]
     assert compared == [0.0, 0.5, 1.0] and all(d.ga_raw is not None for d in ticks if d.stamp in compared)
+    # each comparison's GA starts afresh (the network drove since it last planned); no GA, no answer
+    assert all(d.ga_warm is (False if d.stamp in compared else None) for d in ticks)
     off = session(constant((0.02, 0.0, 0.0)), planner="hybrid", fallback_compare_period=0.0)
     assert all(d.planner == "onnx" and "fallback" not in d.timings_ms for d in _drive(off, 0.0, 2.0))
 
