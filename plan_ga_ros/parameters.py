@@ -81,7 +81,8 @@ _TABLE: tuple[Param, ...] = (
        choices=FALLBACK_PLANNERS),
     _p("fallback_after_rejections", 3, "Consecutive rejected network plans before the fallback plans.", 1, 1000),
     _p("fallback_hold_time", 0.75, "Once the fallback drives, the network's plans must be accepted this "
-       "long (s) before it drives again (hysteresis).", 0.0, 60.0),
+       "long (s) before it drives again (hysteresis), unless the fallback's comparison judges the network's plan "
+       "no later than the GA's own.", 0.0, 60.0),
     _p("fallback_compare_period", 2.0, "hybrid with the GA fallback: while the network drives, the GA also plans "
        "this often (s), and every tick once the goal is within one plan's reach, and takes over when the network "
        "is clearly behind (fallback_compare_margin); 0 = never.",

@@ -183,6 +183,7 @@ class PlannerSession:
         self._no_plan_since: float | None = None
         self._next_compare: float | None = None  # when the GA next plans beside a driving network
         self._network_behind = False  # the fallback's last comparison: the network's plan not yet as good
+        self._network_as_good = False  # the fallback's last comparison: the network's plan no later than the GA's
         self._pace: tuple[float, float] | None = None  # (since, the estimate of the arrival then): the network's pace
         self._network_drove = False  # hybrid: the network drove since the GA last planned (its warm start is old)
         self._restart_progress()
@@ -528,7 +529,7 @@ class PlannerSession:
         raw = np.asarray(policy(feed), dtype=np.float64).reshape(-1)
         t1 = time.perf_counter()
         controls, check = make_safe(raw, window, self.last_command, robot.velocity, self.spec, self.config)
-        if policy == self._ga_policy:
+        if policy == self._ga_policy and self._ga is not None:
             d.ga_warm = self._ga.warm_started
         d.timings_ms[stage] = d.timings_ms.get(stage, 0.0) + (t1 - t0) * 1e3
         d.timings_ms["safety"] = d.timings_ms.get("safety", 0.0) + (time.perf_counter() - t1) * 1e3
@@ -636,8 +637,9 @@ class PlannerSession:
                     if not self._fallback_active:
                         self._network_ok_since = None  # the hold time counts from the takeover
                     self._fallback_active = True
-                elif self._fallback_active and check.ok and now - self._network_ok_since >= c.fallback_hold_time \
-                        and progress_made and not (self._network_behind and c.fallback_compare_period > 0):
+                elif self._fallback_active and check.ok and progress_made \
+                        and (now - self._network_ok_since >= c.fallback_hold_time or self._network_as_good) \
+                        and not (self._network_behind and c.fallback_compare_period > 0):
                     self._fallback_active = False
                     self._next_compare = now + c.fallback_compare_period
             if check.ok and not self._fallback_active:
@@ -660,11 +662,15 @@ class PlannerSession:
                 return escaped
         self.fallback_ticks += 1
         self._ga_warm_start()
+        self._network_as_good = False
         d.ga_raw, check, controls = self._run(self._ga_policy, d.feed, window, robot, d, "fallback")
         if check.ok:
             if d.network_ok and c.fallback_compare_period > 0:
-                # hysteresis: taken over beyond the margin, handed back within half of it
-                self._network_behind = self._judge(d, window, to_go)[0] > 0.5 * c.fallback_compare_margin
+                # hysteresis: taken over beyond the margin, handed back within half of it after the hold time,
+                # or at the next tick once the network's plan gets there no later than the GA's own
+                behind = self._judge(d, window, to_go)[0]
+                self._network_behind = behind > 0.5 * c.fallback_compare_margin
+                self._network_as_good = behind <= 0.0
                 if self._network_behind:
                     self._network_ok_since = None  # the hold time counts from a plan as good as the GA's
             self._no_plan_since = None
@@ -714,6 +720,7 @@ class PlannerSession:
             if why is None:
                 return None
         self._fallback_active, self._network_behind, self._network_ok_since = True, True, None
+        self._network_as_good = False
         self._restart_progress()  # the GA's own allowance, not what is left of the network's
         self.takeovers += 1
         self.fallback_ticks += 1

@@ -356,6 +356,36 @@ def test_the_ga_drives_on_while_the_network_is_within_the_margin_but_not_half_of
     assert _drive(s, 1.5, 2.5)[-1].planner == "onnx" and s.takeovers == 1
 
 
+def test_a_network_plan_no_later_than_the_gas_drives_again_without_waiting_for_the_hold_time():
+    """The hold time keeps a network that is behind the GA, if by less than it took over for (15 cm/s: 0.2-0.7 s
+    behind), off the wheels; one whose plan the fallback's comparison judges no later than its own (full speed
+    to the goal) drives again at the next tick, long before the hold time."""
+    net = Switchable((0.02, 0.0, 0.0))
+    s = session(net, planner="hybrid", fallback_compare_period=1.0, fallback_compare_margin=0.8,
+                fallback_hold_time=5.0)
+    assert _drive(s, 0.0, 0.05)[0].planner == "ga"
+    net.twist = (0.15, 0.0, 0.0)
+    assert all(d.planner == "ga" for d in _drive(s, 0.05, 2.0)) and not s._network_as_good
+    net.twist = (0.5, 0.0, 0.0)
+    after = [d.planner for d in _drive(s, 2.0, 2.2)]
+    assert after == ["ga", "onnx", "onnx", "onnx"] and s.takeovers == 1, after
+
+
+def test_a_rejected_network_plan_undoes_the_judgement_that_it_was_as_good():
+    net = Switchable((0.02, 0.0, 0.0))
+    s = session(net, planner="hybrid", fallback_compare_period=1.0, fallback_compare_margin=0.8,
+                fallback_hold_time=5.0)
+    assert _drive(s, 0.0, 0.05)[0].planner == "ga"
+    net.twist = (0.5, 0.0, 0.0)
+    assert _drive(s, 0.05, 0.1)[0].planner == "ga" and s._network_as_good  # judged as good: onnx next tick...
+    s.set_costmap(grid(wall_x=0.5), 0.1)  # ...but its next plan collides: rejected, and the GA drives on
+    s.set_odometry(np.zeros(3), np.zeros(3), 0.1)
+    d = s.tick(0.1)
+    assert d.planner == "ga" and d.network_ok is False and not s._network_as_good
+    net.twist = (0.0, 0.0, 0.5)  # accepted again (turning in place), but not judged as good: the hold applies
+    assert all(d.planner == "ga" for d in _drive(s, 0.15, 1.0))
+
+
 def test_a_comparison_takeover_gives_the_ga_its_own_progress_allowance():
     """The network crept for 8.5 s of a 10 s allowance; the GA that takes over is not charged a stall at 10 s."""
     net = constant((0.02, 0.0, 0.0))
