@@ -44,6 +44,9 @@ ESCAPE_SPEED = 0.15  # m/s: driving (or backing) clear of an obstacle
 ESCAPE_HEADING = 0.35  # rad: turn in place until the way out is within this of straight ahead
 ESCAPE_REACH = 0.5  # m beyond the required clearance: obstacles this close push the escape's direction
 MAX_FALLBACK_STALLS = 3  # the fallback stalls this often in a row (no progress in between): the goal fails
+# hybrid: the network's plans judged no later than the fallback GA's own on every tick this long (s) drive again
+# before fallback_hold_time (a floor: one verdict is no evidence, and a flickering network would stop and go)
+AS_GOOD_TIME = 0.25
 
 
 class StopReason(enum.Enum):
@@ -183,7 +186,8 @@ class PlannerSession:
         self._no_plan_since: float | None = None
         self._next_compare: float | None = None  # when the GA next plans beside a driving network
         self._network_behind = False  # the fallback's last comparison: the network's plan not yet as good
-        self._network_as_good = False  # the fallback's last comparison: the network's plan no later than the GA's
+        # since when every fallback tick has judged the network's (accepted) plan no later than the GA's own
+        self._as_good_since: float | None = None
         self._pace: tuple[float, float] | None = None  # (since, the estimate of the arrival then): the network's pace
         self._network_drove = False  # hybrid: the network drove since the GA last planned (its warm start is old)
         self._restart_progress()
@@ -205,7 +209,7 @@ class PlannerSession:
         """Swap the network (and the geometry it plans with)."""
         self.network, self.spec = network, spec
         self._ga = None
-        self._next_compare = self._pace = None
+        self._next_compare = self._pace = self._as_good_since = None
 
     def reset(self) -> None:
         """Forget the goal and every input (deactivate, cleanup, a clock that jumped back)."""
@@ -625,6 +629,7 @@ class PlannerSession:
                     if not progressing:
                         if self._fallback_active:  # the fallback is stuck too
                             self._network_behind = False  # the comparison no longer speaks for the GA
+                            self._as_good_since = None
                             self._fallback_stalls += 1
                             if self._fallback_stalls > MAX_FALLBACK_STALLS:
                                 return self._fail_goal(
@@ -635,12 +640,12 @@ class PlannerSession:
                         # the network led here: the fallback drives until it has made the progress it did not
                         self._handback_below = to_go - c.required_movement_radius
                     if not self._fallback_active:
-                        self._network_ok_since = None  # the hold time counts from the takeover
+                        self._network_ok_since = self._as_good_since = None  # both count from the takeover
                     self._fallback_active = True
                 elif self._fallback_active and check.ok and progress_made \
-                        and (now - self._network_ok_since >= c.fallback_hold_time or self._network_as_good) \
+                        and (now - self._network_ok_since >= c.fallback_hold_time or self._as_good_for(now)) \
                         and not (self._network_behind and c.fallback_compare_period > 0):
-                    self._fallback_active = False
+                    self._fallback_active, self._as_good_since = False, None
                     self._next_compare = now + c.fallback_compare_period
             if check.ok and not self._fallback_active:
                 taken = self._compare(d, window, robot, now, to_go) if fallback else None
@@ -662,20 +667,31 @@ class PlannerSession:
                 return escaped
         self.fallback_ticks += 1
         self._ga_warm_start()
-        self._network_as_good = False
         d.ga_raw, check, controls = self._run(self._ga_policy, d.feed, window, robot, d, "fallback")
+        as_good = False
         if check.ok:
             if d.network_ok and c.fallback_compare_period > 0:
                 # hysteresis: taken over beyond the margin, handed back within half of it after the hold time,
-                # or at the next tick once the network's plan gets there no later than the GA's own
+                # or once the network's plans have got there no later than the GA's own for AS_GOOD_TIME
                 behind = self._judge(d, window, to_go)[0]
                 self._network_behind = behind > 0.5 * c.fallback_compare_margin
-                self._network_as_good = behind <= 0.0
+                as_good = behind <= 0.0
                 if self._network_behind:
                     self._network_ok_since = None  # the hold time counts from a plan as good as the GA's
+        if not as_good:  # (a rejected plan, a GA without a plan, a plan behind: the run starts again)
+            self._as_good_since = None
+        elif self._as_good_since is None:
+            self._as_good_since = now
+        if check.ok:
             self._no_plan_since = None
             return controls, check.relative_poses, "ga"
         return self._nothing_valid(d, now, f"fallback: {check.reason}", recover=True)
+
+    def _as_good_for(self, now: float) -> bool:
+        """Whether the fallback's comparisons have judged the network's (accepted) plans no later than the GA's
+        own on every tick for ``AS_GOOD_TIME``: the network drives again without waiting for the hold time. A
+        single verdict would hand back to a network whose plans are rejected or fall behind every other tick."""
+        return self._as_good_since is not None and now - self._as_good_since >= AS_GOOD_TIME - 1e-9
 
     def _compare(self, d: Decision, window: np.ndarray, robot: RobotSnapshot, now: float, to_go: float
                  ) -> tuple[np.ndarray, np.ndarray, str] | None:
@@ -720,7 +736,7 @@ class PlannerSession:
             if why is None:
                 return None
         self._fallback_active, self._network_behind, self._network_ok_since = True, True, None
-        self._network_as_good = False
+        self._as_good_since = None
         self._restart_progress()  # the GA's own allowance, not what is left of the network's
         self.takeovers += 1
         self.fallback_ticks += 1

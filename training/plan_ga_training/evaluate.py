@@ -119,7 +119,7 @@ def table(summary: dict[str, dict]) -> str:
                      f"{s.get('failed_rate', 0.0):>8.1%}{fmt(s['time_to_goal_s'], '>8.1f')}"
                      f"{fmt(s['path_length_m'], '>8.2f')}{fmt(s['min_clearance_m'], '>11.2f')}"
                      f"{fmt(s['plan_ms_p50'], '>9.2f')}{fmt(s.get('fallback_share'), '>10.1%')}")
-    versus = [f"{name} {s['time_vs_ga']:.3f} ({s['time_vs_ga_pairs']})" for name, s in summary.items()
+    versus = [f"{name} {s['time_vs_ga']:.3f} ({s.get('time_vs_ga_pairs', '?')})" for name, s in summary.items()
               if s.get("time_vs_ga") is not None]
     if versus:
         lines.append("time to goal over the GA's, on the episodes both reached: " + ", ".join(versus))
