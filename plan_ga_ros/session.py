@@ -186,7 +186,8 @@ class PlannerSession:
         self._no_plan_since: float | None = None
         self._next_compare: float | None = None  # when the GA next plans beside a driving network
         self._network_behind = False  # the fallback's last comparison: the network's plan not yet as good
-        # since when every fallback tick has judged the network's (accepted) plan no later than the GA's own
+        # since when every fallback tick has judged the network's (accepted) plan no later than the GA's own;
+        # None whenever the fallback is not driving (cleared at the hand-back)
         self._as_good_since: float | None = None
         self._pace: tuple[float, float] | None = None  # (since, the estimate of the arrival then): the network's pace
         self._network_drove = False  # hybrid: the network drove since the GA last planned (its warm start is old)
@@ -640,7 +641,7 @@ class PlannerSession:
                         # the network led here: the fallback drives until it has made the progress it did not
                         self._handback_below = to_go - c.required_movement_radius
                     if not self._fallback_active:
-                        self._network_ok_since = self._as_good_since = None  # both count from the takeover
+                        self._network_ok_since = None  # the hold time counts from the takeover
                     self._fallback_active = True
                 elif self._fallback_active and check.ok and progress_made \
                         and (now - self._network_ok_since >= c.fallback_hold_time or self._as_good_for(now)) \
@@ -736,7 +737,6 @@ class PlannerSession:
             if why is None:
                 return None
         self._fallback_active, self._network_behind, self._network_ok_since = True, True, None
-        self._as_good_since = None
         self._restart_progress()  # the GA's own allowance, not what is left of the network's
         self.takeovers += 1
         self.fallback_ticks += 1
