@@ -281,11 +281,12 @@ def _validate(cfg: Config) -> None:
     for ok, message in checks:
         if not ok:
             raise ConfigError(message)
-    clip = model_spec(cfg).goal_clip_distance
+    spec = model_spec(cfg)
+    clip = spec.goal_clip_distance
     for where, radius in (("train", cfg.train.goal_weight_radius), ("polish", cfg.polish.goal_weight_radius)):
         if radius >= clip:  # every goal (clipped to clip) would count as the final approach: no weighting
             raise ConfigError(f"{where}.goal_weight_radius must be below the model's goal clip distance ({clip:g} m)")
-    planner_config(cfg, model_spec(cfg))  # the node's parameter table checks the planning rate and limits
+    planner_config(cfg, spec)  # the node's parameter table checks the planning rate and limits
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

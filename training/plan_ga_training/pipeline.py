@@ -284,7 +284,7 @@ def train_round(cfg: Config, data: Path, run: Path, rnd: int | str, files: list[
             print(f"training {label}: done before on these {len(files)} shards, checkpoint {kept} reused")
             return
     result = train_on(cfg, data, run, init=init, files=files)
-    (rounds / f"{name}.onnx").unlink(missing_ok=True)  # the driver exported from an older round{rnd}
+    (rounds / f"{name}.onnx").unlink(missing_ok=True)  # the DAgger driver exported from an older checkpoint
     shutil.copy(run / "planner.pt", kept)
     shutil.copy(run / "history.json", history)
     record.write_text(json.dumps({**trained_on, **{k: v for k, v in result.items() if k != "history"}},
